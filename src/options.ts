@@ -1,0 +1,220 @@
+// The public options, their defaults, and their checks: everything after this file works from a filled-in Config.
+import type { Orq } from '@orq-ai/node';
+import { LRUCache } from 'lru-cache';
+import type { OrqIdentityError } from './errors/orq-identity-error.js';
+import type { OrqIdentity } from './types.js';
+
+/** Options of the in-process identity cache. */
+export interface CacheOptions {
+  /** Most identities kept. Defaults to `10_000`. */
+  max?: number;
+  /** How long an identity is trusted, in milliseconds. Defaults to `600_000` (10 minutes). */
+  ttl?: number;
+}
+
+/** Options of the framework-free core (`createIdentityResolver`); `orqIdentity` takes these too. */
+export interface IdentityResolverOptions<TContext = undefined> {
+  /** Your own @orq-ai/node client. Defaults to one made from `apiKey` and `serverURL`. */
+  client?: Orq;
+  /** orq API key, used when no `client` is given. Defaults to `process.env.ORQ_API_KEY`. */
+  apiKey?: string;
+  /** orq API base URL, used when no `client` is given. Defaults to `process.env.ORQ_SERVER_URL`, else the SDK's (https://api.orq.ai). */
+  serverURL?: string;
+  /** Cache options, or your own `LRUCache<string, OrqIdentity>`. Defaults to `{ max: 10_000, ttl: 600_000 }`. */
+  cache?: CacheOptions | LRUCache<string, OrqIdentity>;
+  /** The longest one lookup (retrieve, create, their retries and queueing) may take, also when it goes on in the background after a request stopped waiting. Defaults to `10_000`. */
+  lookupTimeoutMs?: number;
+  /** Most calls to orq in flight at once; more wait in a queue. Defaults to `8`. */
+  maxConcurrency?: number;
+  /** Extra tries of a call that failed with a 5xx, a reset or a timeout, with jittered backoff, when they fit in `lookupTimeoutMs`. Defaults to `2`. */
+  retries?: number;
+  /** When to stop calling a failing orq. Defaults to `{ failureThreshold: 5, cooldownMs: 5_000 }`. */
+  circuitBreaker?: { failureThreshold?: number; cooldownMs?: number };
+  /** How long a user whose lookup failed is not looked up again. Defaults to `5_000`. */
+  failureMemoryMs?: number;
+  /** Update the identity (PATCH) in the background when the profile `getUser` supplies differs from orq's. Defaults to `true`. */
+  syncProfile?: boolean;
+  /** Fetch the identity's 30-day usage (`include_metrics`) and refresh it at most every `refreshMs`. Defaults to `false` (`refreshMs` defaults to `60_000`). */
+  metrics?: boolean | { refreshMs?: number };
+  /** Receives every failure and every skipped user. Defaults to one concise `console.warn` line per event. */
+  onError?: (error: OrqIdentityError, context: TContext) => void;
+}
+
+/** The filled-in, checked form of IdentityResolverOptions. */
+export interface ResolverConfig<TContext> {
+  client: Orq | undefined;
+  apiKey: string | undefined;
+  serverURL: string | undefined;
+  cache: LRUCache<string, OrqIdentity>;
+  lookupTimeoutMs: number;
+  maxConcurrency: number;
+  retries: number;
+  failureThreshold: number;
+  cooldownMs: number;
+  failureMemoryMs: number;
+  syncProfile: boolean;
+  metricsRefreshMs: number | undefined;
+  onError: (error: OrqIdentityError, context: TContext) => void;
+}
+
+export const resolverOptionNames = [
+  'client', 'apiKey', 'serverURL', 'cache', 'lookupTimeoutMs', 'maxConcurrency', 'retries',
+  'circuitBreaker', 'failureMemoryMs', 'syncProfile', 'metrics', 'onError',
+] as const;
+
+export function defaultOnError(error: OrqIdentityError): void {
+  // One line, no stack: this runs on live traffic and must not flood the logs.
+  console.warn(`[express-orq-identity] ${error.name} (${error.code}): ${error.message}`);
+}
+
+export function resolveResolverConfig<TContext>(
+  options: IdentityResolverOptions<TContext>,
+  caller: string,
+  knownNames: readonly string[] = resolverOptionNames,
+): ResolverConfig<TContext> {
+  const check = new OptionChecker(caller);
+  check.known(options, knownNames);
+  const client = options.client;
+  if (client !== undefined && (client === null || typeof client !== 'object' || !('identities' in client))) {
+    check.fail('client', client, 'pass an instance of `Orq` from @orq-ai/node');
+  }
+  const apiKey = options.apiKey ?? nonEmpty(process.env.ORQ_API_KEY);
+  if (client === undefined && (typeof apiKey !== 'string' || apiKey.length === 0)) {
+    throw new TypeError(
+      `${caller}: no orq API key. Set ORQ_API_KEY, pass \`apiKey\`, or pass your own \`client: new Orq({ apiKey })\`.`,
+    );
+  }
+  const serverURL = options.serverURL ?? nonEmpty(process.env.ORQ_SERVER_URL);
+  if (serverURL !== undefined) check.url('serverURL', serverURL);
+
+  const breaker = options.circuitBreaker ?? {};
+  const metrics = options.metrics ?? false;
+  const config: ResolverConfig<TContext> = {
+    client,
+    apiKey,
+    serverURL,
+    cache: makeCache(check, options.cache),
+    lookupTimeoutMs: check.milliseconds('lookupTimeoutMs', options.lookupTimeoutMs, 10_000),
+    maxConcurrency: check.count('maxConcurrency', options.maxConcurrency, 8, 1),
+    retries: check.count('retries', options.retries, 2, 0),
+    failureThreshold: check.count('circuitBreaker.failureThreshold', breaker.failureThreshold, 5, 1),
+    cooldownMs: check.milliseconds('circuitBreaker.cooldownMs', breaker.cooldownMs, 5_000),
+    failureMemoryMs: check.milliseconds('failureMemoryMs', options.failureMemoryMs, 5_000, 0),
+    syncProfile: check.boolean('syncProfile', options.syncProfile, true),
+    metricsRefreshMs:
+      metrics === false ? undefined
+      : metrics === true ? 60_000
+      : check.milliseconds('metrics.refreshMs', metrics.refreshMs, 60_000),
+    onError: check.func('onError', options.onError) ?? defaultOnError,
+  };
+  return config;
+}
+
+function makeCache(check: OptionChecker, cache: IdentityResolverOptions<unknown>['cache']): LRUCache<string, OrqIdentity> {
+  if (cache instanceof LRUCache) return cache;
+  const given = cache ?? {};
+  if (typeof given !== 'object' || given === null) check.fail('cache', given, 'pass `{ max, ttl }` or an LRUCache');
+  return new LRUCache<string, OrqIdentity>({
+    max: check.count('cache.max', given.max, 10_000, 1),
+    ttl: check.milliseconds('cache.ttl', given.ttl, 600_000),
+  });
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/** Checks one option at a time and throws a TypeError that names it and says what to pass. */
+export class OptionChecker {
+  constructor(private readonly caller: string) {}
+
+  fail(name: string, received: unknown, fix: string): never {
+    throw new TypeError(`${this.caller}: invalid option \`${name}\`, received ${show(received)}; ${fix}.`);
+  }
+
+  known(options: object, names: readonly string[]): void {
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError(`${this.caller}: options must be an object, received ${show(options)}.`);
+    }
+    for (const name of Object.keys(options)) {
+      if (names.includes(name)) continue;
+      const guess = closest(name, names);
+      process.emitWarning(
+        `${this.caller}: unknown option \`${name}\` is ignored${guess === undefined ? '' : `; did you mean \`${guess}\`?`}`,
+        { code: 'ORQ_IDENTITY_UNKNOWN_OPTION' },
+      );
+    }
+  }
+
+  milliseconds(name: string, value: unknown, fallback: number, min = 1): number {
+    if (value === undefined) return fallback;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+      this.fail(name, value, `pass a number of milliseconds${min > 0 ? ` of at least ${min}` : ''}, e.g. \`${name.split('.').pop()}: ${fallback.toLocaleString('en-US').replace(/,/g, '_')}\``);
+    }
+    return value;
+  }
+
+  count(name: string, value: unknown, fallback: number, min: number): number {
+    if (value === undefined) return fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+      this.fail(name, value, `pass a whole number of at least ${min}, e.g. \`${name.split('.').pop()}: ${fallback}\``);
+    }
+    return value;
+  }
+
+  boolean(name: string, value: unknown, fallback: boolean): boolean {
+    if (value === undefined) return fallback;
+    if (typeof value !== 'boolean') this.fail(name, value, 'pass `true` or `false`');
+    return value;
+  }
+
+  func<T>(name: string, value: T | undefined): T | undefined {
+    if (value !== undefined && typeof value !== 'function') this.fail(name, value, 'pass a function');
+    return value;
+  }
+
+  url(name: string, value: unknown): void {
+    try {
+      if (typeof value !== 'string') throw new TypeError();
+      new URL(value);
+    } catch {
+      this.fail(name, value, 'pass an absolute URL such as `https://api.orq.ai`');
+    }
+  }
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return `\`'${value}'\``;
+  if (typeof value === 'function') return 'a function';
+  if (value === null || typeof value !== 'object') return `\`${String(value)}\``;
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
+function closest(name: string, names: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
+  for (const candidate of names) {
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        (previous[j] ?? 0) + 1,
+        (current[j - 1] ?? 0) + 1,
+        (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}

@@ -1,0 +1,20 @@
+// Public entry of `express-orq-identity/testing`: test helpers that never load the SDK or Express themselves.
+export {
+  startOrqEmulator,
+  EMULATED_CALL_USAGE,
+  DEFAULT_EMULATOR_API_KEY,
+  DEFAULT_EMULATOR_WORKSPACE_ID,
+} from './emulator.js';
+export type {
+  CallStatus,
+  EmulatorCall,
+  Fault,
+  FaultEffect,
+  IdentityUsage,
+  Operation,
+  OrqEmulator,
+  OrqEmulatorOptions,
+  ResponseShape,
+  SeedIdentityInput,
+  WireIdentity,
+} from './emulator.js';

@@ -1,0 +1,13 @@
+import { defineConfig } from 'tsup';
+
+// Two entry points, each shipped as ESM and CJS with matching .d.ts/.d.cts,
+// because @orq-ai/node is CommonJS-only and apps on either side must load us.
+export default defineConfig({
+  entry: { index: 'src/index.ts', 'testing/index': 'src/testing/index.ts' },
+  format: ['esm', 'cjs'],
+  dts: true,
+  clean: true,
+  sourcemap: true,
+  target: 'node20',
+  splitting: false,
+});
