@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the packed tarball, as users get it, into a CJS and an ESM project and runs a request through each.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+tarball=$(npm pack --silent --pack-destination "$work" | tail -n 1)
+orq_version=$(node -p "require('@orq-ai/node/package.json').version")
+express_version=$(node -p "require('express/package.json').version")
+
+for kind in cjs esm; do
+  dir="$work/$kind"
+  mkdir -p "$dir"
+  if [[ $kind == esm ]]; then type=module; file=smoke.mjs; else type=commonjs; file=smoke.cjs; fi
+  printf '{ "name": "smoke-%s", "private": true, "type": "%s" }\n' "$kind" "$type" > "$dir/package.json"
+  cp "$root/.ci/consumer/$file" "$dir/"
+  (cd "$dir" && npm install --no-audit --no-fund --loglevel=error "$work/$tarball" "@orq-ai/node@$orq_version" "express@$express_version" >/dev/null)
+  (cd "$dir" && node "$file")
+done
