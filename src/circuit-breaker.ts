@@ -54,7 +54,7 @@ export class CircuitBreaker {
   /**
    * An outage failure. Returns true when this failure opened the circuit, so the caller reports
    * the outage once per opening rather than once per request.
-   * @param pauseMs open at once for at least this long (Retry-After, a refused key)
+   * @param pauseMs open at once for exactly this long instead of the cooldown (Retry-After, a refused key)
    */
   recordFailure(pauseMs?: number): boolean {
     this.consecutiveFailures += 1;
@@ -64,7 +64,7 @@ export class CircuitBreaker {
     if (!opensNow) return false;
     const wasOpen = this.opened;
     this.opened = true;
-    this.openUntil = this.now() + Math.max(pauseMs ?? 0, this.options.cooldownMs);
+    this.openUntil = this.now() + (pauseMs ?? this.options.cooldownMs);
     return !wasOpen;
   }
 

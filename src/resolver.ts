@@ -223,7 +223,8 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
       reportedErrors.add(error);
     }
     if (error.kind === 'unauthorized') return undefined;
-    if (error.kind === 'rate-limited') return error.retryAfterMs;
+    // A few ms past Retry-After, so the retry finds the pause over (timers may fire a little early against Date.now()).
+    if (error.kind === 'rate-limited') return error.retryAfterMs === undefined ? undefined : error.retryAfterMs + 5;
     return jitteredBackoff(attempt);
   }
 

@@ -80,6 +80,10 @@ export interface OrqEmulator {
   readonly apiKey: string;
   /** Live view: it keeps growing as requests arrive. */
   readonly calls: readonly EmulatorCall[];
+  /** Requests being handled (or hanging) right now. */
+  readonly inFlight: number;
+  /** The most requests handled at once since start or the last resetCalls(). */
+  readonly peakInFlight: number;
   count(operation?: Operation): number;
   resetCalls(): void;
   inject(fault: Fault): void;
@@ -694,7 +698,15 @@ export async function startOrqEmulator(options: OrqEmulatorOptions = {}): Promis
     sendLater(res, reply, latencyMs + (fault?.kind === 'latency' ? fault.ms : 0));
   }
 
+  // Requests being handled right now, and the most at once: how tests see that a client bounds its concurrency.
+  let inFlight = 0;
+  let peakInFlight = 0;
   const server = createServer((req, res) => {
+    inFlight += 1;
+    peakInFlight = Math.max(peakInFlight, inFlight);
+    res.once('close', () => {
+      inFlight -= 1;
+    });
     handle(req, res).catch(() => res.destroy());
   });
   const url = await listen(server);
@@ -716,9 +728,16 @@ export async function startOrqEmulator(options: OrqEmulatorOptions = {}): Promis
     get calls(): readonly EmulatorCall[] {
       return calls;
     },
+    get inFlight(): number {
+      return inFlight;
+    },
+    get peakInFlight(): number {
+      return peakInFlight;
+    },
     count: (operation) => (operation === undefined ? calls.length : calls.filter((call) => call.operation === operation).length),
     resetCalls: () => {
       calls.length = 0;
+      peakInFlight = inFlight;
     },
     inject: (fault) => faults.add(fault),
     clearFaults: () => faults.clear(),

@@ -1,0 +1,238 @@
+// The failure table, row by row: what a request sees, how long it waits, and what orq receives, under each fault.
+import { describe, expect, it } from 'vitest';
+import { createIdentityResolver, OrqApiError, OrqUnavailableError, type OrqIdentityError } from '../src/index.js';
+import { eventually, orqClientFor, startApp, startEmulator } from './helpers.js';
+
+const fast = { retries: 0, timeoutMs: 300, lookupTimeoutMs: 1_000 } as const;
+
+async function timed<T>(work: Promise<T>): Promise<[T, number]> {
+  const started = Date.now();
+  const result = await work;
+  return [result, Date.now() - started];
+}
+
+describe('failure behaviour', () => {
+  it('5xx: retries with backoff inside the deadline, then attaches the identity', async () => {
+    const { whoami, emulator, errors } = await startApp({ middleware: { retries: 2 } });
+    emulator.inject({ operation: 'retrieve', kind: 'status', status: 503, times: 2 });
+
+    const response = await whoami('retried').expect(200);
+    expect(response.body.identity?.externalId).toBe('retried');
+    expect(emulator.calls.map((call) => `${call.operation} ${String(call.status)}`)).toEqual([
+      'retrieve 503', 'retrieve 503', 'retrieve 404', 'create 201',
+    ]);
+    expect(errors).toEqual([]);
+  });
+
+  it('5xx with no retries left: the request goes on without identity and onError gets the status', async () => {
+    const { whoami, emulator, errors } = await startApp({ middleware: fast });
+    emulator.inject({ kind: 'status', status: 500 });
+
+    const response = await whoami('failing').expect(200);
+    expect(response.body.identity).toBeNull();
+    expect(emulator.count()).toBe(1);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ name: 'OrqApiError', kind: 'http', statusCode: 500, operation: 'retrieve' });
+  });
+
+  it('connection reset: reported as a network failure, retried once when allowed', async () => {
+    const { whoami, emulator, errors } = await startApp({ middleware: { ...fast, retries: 1 } });
+    emulator.inject({ kind: 'reset', times: 1 });
+
+    const response = await whoami('reset-once').expect(200);
+    expect(response.body.identity?.externalId).toBe('reset-once');
+    expect(emulator.calls.map((call) => String(call.status))).toEqual(['reset', '404', '201']);
+    expect(errors).toEqual([]);
+
+    emulator.inject({ kind: 'reset' });
+    const broken = await whoami('reset-always').expect(200);
+    expect(broken.body.identity).toBeNull();
+    expect(errors[0]).toMatchObject({ name: 'OrqApiError', kind: 'network' });
+  });
+
+  it('connection refused: the request goes on without identity', async () => {
+    const emulator = await startEmulator();
+    const url = emulator.url;
+    await emulator.close();
+    const { whoami, errors } = await startApp({ middleware: { ...fast, serverURL: url } });
+
+    const [response, waited] = await timed(whoami('nobody-home').expect(200));
+    expect(response.body.identity).toBeNull();
+    expect(waited).toBeLessThan(1_500);
+    expect(errors[0]).toMatchObject({ kind: 'network' });
+  });
+
+  it('orq hangs: the request waits timeoutMs, not longer; the lookup ends at lookupTimeoutMs and is reported', async () => {
+    const { whoami, emulator, errors } = await startApp({ middleware: { retries: 0, timeoutMs: 150, lookupTimeoutMs: 600 } });
+    emulator.inject({ kind: 'hang' });
+
+    const [response, waited] = await timed(whoami('hung').expect(200));
+    expect(response.body.identity).toBeNull();
+    expect(waited).toBeGreaterThanOrEqual(140);
+    expect(waited).toBeLessThan(1_000);
+    expect(errors[0]).toMatchObject({ name: 'OrqUnavailableError', reason: 'timeout' });
+
+    await eventually(() => errors.some((error) => error instanceof OrqApiError && error.kind === 'timeout'), 'the lookup timeout report');
+    expect(emulator.count()).toBe(1);
+  });
+
+  it('slow orq: a lookup that outlives the wait fills the cache for the next request, with no second call', async () => {
+    const { whoami, emulator, middleware } = await startApp({ emulator: { latencyMs: 250 }, middleware: { timeoutMs: 50 } });
+
+    expect((await whoami('slowpoke').expect(200)).body.identity).toBeNull();
+    await eventually(() => middleware.resolver.cached('slowpoke') !== undefined, 'the background lookup to fill the cache');
+    expect((await whoami('slowpoke').expect(200)).body.identity?.externalId).toBe('slowpoke');
+    expect(emulator.count()).toBe(2);
+  });
+
+  it('outage: after failureThreshold failures the circuit opens, requests pass without calls, and a probe closes it on recovery', async () => {
+    const { whoami, emulator, errors, middleware } = await startApp({
+      middleware: { ...fast, circuitBreaker: { failureThreshold: 3, cooldownMs: 400 } },
+    });
+    emulator.inject({ kind: 'status', status: 502 });
+
+    for (const user of ['o1', 'o2', 'o3']) await whoami(user).expect(200);
+    expect(emulator.count()).toBe(3);
+    expect(middleware.resolver.circuit).toBe('open');
+    const opened = errors.filter((error) => error instanceof OrqUnavailableError && error.reason === 'circuit-open');
+    expect(opened).toHaveLength(1);
+    expect(opened[0]?.message).toMatch(/Calls to orq are paused for 1 s/);
+
+    const [responses, waited] = await timed(Promise.all(['o4', 'o5', 'o6', 'o1'].map((user) => whoami(user).expect(200))));
+    expect(responses.every((response) => response.body.identity === null)).toBe(true);
+    expect(waited).toBeLessThan(250);
+    expect(emulator.count()).toBe(3);
+
+    emulator.clearFaults();
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    expect(middleware.resolver.circuit).toBe('half-open');
+    const recovered = await whoami('o7').expect(200);
+    expect(recovered.body.identity?.externalId).toBe('o7');
+    expect(middleware.resolver.circuit).toBe('closed');
+  });
+
+  it('half-open lets exactly one probe through, and a failed probe re-opens the circuit', async () => {
+    const { whoami, emulator, middleware } = await startApp({
+      middleware: { ...fast, failureMemoryMs: 0, circuitBreaker: { failureThreshold: 1, cooldownMs: 200 } },
+    });
+    emulator.inject({ kind: 'status', status: 500 });
+    await whoami('p1').expect(200);
+    expect(middleware.resolver.circuit).toBe('open');
+    await new Promise((resolve) => setTimeout(resolve, 250));
+
+    await Promise.all(['p2', 'p3', 'p4', 'p5'].map((user) => whoami(user).expect(200)));
+    expect(emulator.count()).toBe(2);
+    expect(middleware.resolver.circuit).toBe('open');
+  });
+
+  it('429: honours Retry-After — no calls during the pause, and a retry that fits the deadline succeeds', async () => {
+    const { whoami, emulator, errors, middleware } = await startApp({ middleware: { retries: 1, timeoutMs: 100, lookupTimeoutMs: 3_000 } });
+    emulator.inject({ kind: 'status', status: 429, headers: { 'Retry-After': '1' }, times: 1 });
+
+    expect((await whoami('limited').expect(200)).body.identity).toBeNull();
+    const reported = errors.find((error) => error.cause instanceof OrqApiError);
+    expect(reported?.message).toMatch(/rate-limited \(HTTP 429; Retry-After 1 s\)/);
+
+    // Other users during the pause cost no call.
+    await whoami('during-pause').expect(200);
+    expect(emulator.count()).toBe(1);
+
+    await eventually(() => middleware.resolver.cached('limited') !== undefined, 'the retry after Retry-After', 3_000);
+    const retried = emulator.calls[1];
+    expect(retried?.operation).toBe('retrieve');
+    expect(emulator.count('create')).toBe(1);
+  });
+
+  it('429 whose Retry-After does not fit the deadline is not retried', async () => {
+    const { whoami, emulator, errors } = await startApp({ middleware: { retries: 3, timeoutMs: 100, lookupTimeoutMs: 500 } });
+    emulator.inject({ kind: 'status', status: 429, headers: { 'Retry-After': '30' }, times: 1 });
+
+    await whoami('long-limit').expect(200);
+    await eventually(() => errors.some((error) => error instanceof OrqUnavailableError && error.reason === 'circuit-open'), 'the report');
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(emulator.count()).toBe(1);
+  });
+
+  it('bad API key: reported clearly once per back-off period and not hammered', async () => {
+    const { whoami, emulator, errors } = await startApp({
+      middleware: { ...fast, apiKey: 'wrong-key', circuitBreaker: { cooldownMs: 60_000 } },
+    });
+
+    for (const user of ['k1', 'k2', 'k3', 'k4', 'k5']) await whoami(user).expect(200);
+    expect(emulator.count()).toBe(1);
+    expect(emulator.calls[0]?.status).toBe(401);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.message).toMatch(/HTTP 401: check the orq API key .* paused for 60 s/);
+    expect(errors[0]?.message).not.toContain('wrong-key');
+  });
+
+  it('bounds the calls in flight to maxConcurrency; queued lookups still respect timeoutMs', async () => {
+    const { whoami, emulator } = await startApp({ emulator: { latencyMs: 60 }, middleware: { maxConcurrency: 2, timeoutMs: 5_000 } });
+
+    const users = Array.from({ length: 12 }, (_, index) => `burst-${index}`);
+    const responses = await Promise.all(users.map((user) => whoami(user).expect(200)));
+    expect(responses.map((response) => response.body.identity?.externalId)).toEqual(users);
+    expect(emulator.peakInFlight).toBe(2);
+    expect(emulator.count()).toBe(24);
+
+    emulator.inject({ kind: 'hang' });
+    const { whoami: whoamiQueued } = await startApp({ middleware: { maxConcurrency: 1, timeoutMs: 150, serverURL: emulator.url } });
+    const [queued, waited] = await timed(Promise.all(['q1', 'q2', 'q3', 'q4'].map((user) => whoamiQueued(user).expect(200))));
+    expect(queued.every((response) => response.body.identity === null)).toBe(true);
+    expect(waited).toBeLessThan(1_000);
+  });
+
+  it('a failed lookup is not cached as a success, is remembered briefly, and the user is registered after recovery', async () => {
+    const { whoami, emulator, middleware } = await startApp({
+      middleware: { ...fast, failureMemoryMs: 300, circuitBreaker: { failureThreshold: 100 } },
+    });
+    emulator.inject({ kind: 'status', status: 500 });
+
+    for (let index = 0; index < 5; index++) expect((await whoami('flaky').expect(200)).body.identity).toBeNull();
+    expect(emulator.count()).toBe(1);
+    expect(middleware.resolver.cached('flaky')).toBeUndefined();
+
+    emulator.clearFaults();
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect((await whoami('flaky').expect(200)).body.identity?.externalId).toBe('flaky');
+  });
+
+  it('close() waits for background lookups within its deadline, and reports what is left', async () => {
+    const { whoami, emulator, middleware } = await startApp({ emulator: { latencyMs: 200 }, middleware: { timeoutMs: 20 } });
+    await whoami('closing').expect(200);
+    const { pending } = await middleware.close({ timeoutMs: 2_000 });
+    expect(pending).toBe(0);
+    expect(middleware.resolver.cached('closing')?.externalId).toBe('closing');
+
+    // After close no lookup starts; cached users are still attached.
+    expect((await whoami('after-close').expect(200)).body.identity).toBeNull();
+    expect((await whoami('closing').expect(200)).body.identity?.externalId).toBe('closing');
+    expect(emulator.count()).toBe(2);
+  });
+
+  it('close() gives up at its deadline when orq hangs', async () => {
+    const { whoami, emulator, middleware } = await startApp({ middleware: { timeoutMs: 20, lookupTimeoutMs: 10_000 } });
+    emulator.inject({ kind: 'hang' });
+    await whoami('stuck').expect(200);
+    const [{ pending }, waited] = await timed(middleware.close({ timeoutMs: 200 }));
+    expect(pending).toBe(1);
+    expect(waited).toBeLessThan(1_000);
+  });
+});
+
+describe('createIdentityResolver without Express', () => {
+  it('resolves users for background jobs, coalescing concurrent calls', async () => {
+    const emulator = await startEmulator();
+    const errors: Array<[OrqIdentityError, string]> = [];
+    const resolver = createIdentityResolver<string>({ client: orqClientFor(emulator), onError: (error, job) => errors.push([error, job]) });
+
+    const [a, b] = await Promise.all([resolver.resolve('job-user', 'job-1'), resolver.resolve({ externalId: 'job-user' }, 'job-2')]);
+    expect(a).toBe(b);
+    expect(resolver.cached('job-user')).toBe(a);
+    expect(emulator.count()).toBe(2);
+
+    await expect(resolver.resolve('', 'job-3')).rejects.toMatchObject({ name: 'InvalidUserError' });
+    expect(errors.map(([error, job]) => `${error.name} ${job}`)).toEqual(['InvalidUserError job-3']);
+    await resolver.close();
+  });
+});
