@@ -1,0 +1,31 @@
+// The public surface changes only on purpose: this list is the contract.
+import { expect, it } from 'vitest';
+import * as api from '../src/index.js';
+import * as testing from '../src/testing/index.js';
+
+it('exports exactly the public names', () => {
+  expect(Object.keys(api).sort()).toMatchInlineSnapshot(`
+    [
+      "IdentityMismatchError",
+      "InvalidProfileFieldError",
+      "InvalidUserError",
+      "OrqApiError",
+      "OrqIdentityError",
+      "OrqUnavailableError",
+      "createIdentityResolver",
+      "currentOrqIdentity",
+      "defaultGetUser",
+      "orqIdentity",
+      "runWithOrqIdentity",
+      "toPublicIdentity",
+    ]
+  `);
+  expect(Object.keys(testing).sort()).toMatchInlineSnapshot(`
+    [
+      "DEFAULT_EMULATOR_API_KEY",
+      "DEFAULT_EMULATOR_WORKSPACE_ID",
+      "EMULATED_CALL_USAGE",
+      "startOrqEmulator",
+    ]
+  `);
+});
