@@ -228,12 +228,16 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     return jitteredBackoff(attempt);
   }
 
+  /** Reports a failure unless it already was, or is the circuit being open (reported once, when it opened). */
+  private reportBackgroundFailure(error: unknown, externalId: string, context: TContext | undefined): void {
+    if (reportedErrors.has(error as object) || (error instanceof OrqUnavailableError && error.reason === 'circuit-open')) return;
+    this.report(error instanceof OrqIdentityError ? error : wrapUnexpected(error, externalId), context);
+  }
+
   /** Turns a lookup's failure into what waiting requests see, reporting it and remembering it for a while. */
   private failed(error: unknown, externalId: string, context: TContext): OrqIdentityError {
     if (error instanceof OrqUnavailableError && error.reason === 'circuit-open') return error;
-    if (!reportedErrors.has(error as object)) {
-      this.report(error instanceof OrqIdentityError ? error : wrapUnexpected(error, externalId), context);
-    }
+    this.reportBackgroundFailure(error, externalId, context);
     const unavailable =
       error instanceof OrqUnavailableError ? error
       : new OrqUnavailableError(
@@ -276,11 +280,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
       this.api.update(externalId, changes, options), context,
     ).then(
       (updated) => this.replaceCached(externalId, updated, identity.metrics),
-      (error: unknown) => {
-        if (!reportedErrors.has(error as object) && !(error instanceof OrqUnavailableError && error.reason === 'circuit-open')) {
-          this.report(error instanceof OrqIdentityError ? error : wrapUnexpected(error, externalId), context);
-        }
-      },
+      (error: unknown) => this.reportBackgroundFailure(error, externalId, context),
     );
     this.track(update);
   }
@@ -305,9 +305,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
       (error: unknown) => {
         // Try again one interval later rather than on the next request.
         this.metricsFetchedAt.set(identity, Date.now());
-        if (!reportedErrors.has(error as object) && !(error instanceof OrqUnavailableError && error.reason === 'circuit-open')) {
-          this.report(error instanceof OrqIdentityError ? error : wrapUnexpected(error, externalId), context);
-        }
+        this.reportBackgroundFailure(error, externalId, context);
       },
     ).finally(() => this.refreshing.delete(externalId));
     this.track(refresh);
