@@ -11,8 +11,15 @@ export interface CircuitBreakerOptions {
 }
 
 /**
+ * What tryAcquire hands out: a call that went while the circuit was closed, or the one probe of a
+ * half-open circuit. Results are recorded with their ticket, so a slow call that started before the
+ * circuit opened cannot be taken for the probe.
+ */
+export type BreakerTicket = 'closed' | 'probe';
+
+/**
  * closed → (threshold consecutive failures, or one rate-limit/auth failure) → open
- * open → (cooldown elapsed) → half-open: exactly one call, the probe, is allowed
+ * open → (cooldown or pause elapsed) → half-open: exactly one call, the probe, is allowed
  * half-open → probe succeeds → closed; probe fails → open again
  */
 export class CircuitBreaker {
@@ -36,19 +43,24 @@ export class CircuitBreaker {
     return this.opened ? Math.max(0, this.openUntil - this.now()) : 0;
   }
 
-  /** Whether a call may go now. In half-open, only the first caller gets true until its result is known. */
-  tryAcquire(): boolean {
-    if (!this.opened) return true;
-    if (this.now() < this.openUntil || this.probeInFlight) return false;
+  /** A ticket when a call may go now, undefined when it may not. In half-open only one probe is out at a time. */
+  tryAcquire(): BreakerTicket | undefined {
+    if (!this.opened) return 'closed';
+    if (this.now() < this.openUntil || this.probeInFlight) return undefined;
     this.probeInFlight = true;
-    return true;
+    return 'probe';
   }
 
-  /** A call that went got through to a working orq (even a 404 counts: orq answered). */
-  recordSuccess(): void {
-    this.consecutiveFailures = 0;
-    this.opened = false;
-    this.probeInFlight = false;
+  /**
+   * A call got an answer from a working orq (even a 404 counts). Only the probe closes an open circuit:
+   * a call that started before the circuit opened must not end a Retry-After pause early.
+   */
+  recordSuccess(ticket: BreakerTicket): void {
+    if (ticket === 'probe') {
+      this.probeInFlight = false;
+      this.opened = false;
+    }
+    if (!this.opened) this.consecutiveFailures = 0;
   }
 
   /**
@@ -56,20 +68,22 @@ export class CircuitBreaker {
    * the outage once per opening rather than once per request.
    * @param pauseMs open at once for exactly this long instead of the cooldown (Retry-After, a refused key)
    */
-  recordFailure(pauseMs?: number): boolean {
+  recordFailure(ticket: BreakerTicket, pauseMs?: number): boolean {
     this.consecutiveFailures += 1;
-    const wasProbe = this.probeInFlight;
-    this.probeInFlight = false;
+    const wasProbe = ticket === 'probe';
+    if (wasProbe) this.probeInFlight = false;
     const opensNow = pauseMs !== undefined || wasProbe || this.consecutiveFailures >= this.options.failureThreshold;
     if (!opensNow) return false;
-    const wasOpen = this.opened;
+    const wasOpen = this.opened && !wasProbe;
+    const until = this.now() + (pauseMs ?? this.options.cooldownMs);
+    // Several failures can land while open (calls that were already out): they never shorten the pause.
+    this.openUntil = wasOpen ? Math.max(this.openUntil, until) : until;
     this.opened = true;
-    this.openUntil = this.now() + (pauseMs ?? this.options.cooldownMs);
     return !wasOpen;
   }
 
-  /** A call that went but whose result says nothing about orq's health (e.g. it was abandoned). */
-  release(): void {
-    this.probeInFlight = false;
+  /** A call whose result says nothing about orq's health (it was abandoned, or its budget was too short). */
+  release(ticket: BreakerTicket): void {
+    if (ticket === 'probe') this.probeInFlight = false;
   }
 }

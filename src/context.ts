@@ -2,8 +2,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { OrqIdentity } from './types.js';
 
+// One store per process, not per copy of this module: an app that loads both our ESM and CJS builds
+// (or two installs) must still see in one what the middleware set through the other.
+const storageKey = Symbol.for('express-orq-identity.storage');
+const holder = globalThis as { [storageKey]?: AsyncLocalStorage<OrqIdentity> };
+
 /** @internal The store the middleware runs each request's downstream chain in. */
-export const identityStorage = new AsyncLocalStorage<OrqIdentity>();
+export const identityStorage: AsyncLocalStorage<OrqIdentity> = (holder[storageKey] ??= new AsyncLocalStorage<OrqIdentity>());
 
 /**
  * The identity of the request this code is running for (across `await`, timers and streams),

@@ -105,9 +105,20 @@ export function resolveResolverConfig<TContext>(
       metrics === false ? undefined
       : metrics === true ? 60_000
       : check.milliseconds('metrics.refreshMs', metrics.refreshMs, 60_000),
-    onError: check.func('onError', options.onError) ?? defaultOnError,
+    onError: neverThrowing(check.func('onError', options.onError) ?? defaultOnError),
   };
   return config;
+}
+
+/** A throwing onError must not take a request down with it: the throw is written to stderr instead. */
+function neverThrowing<TContext>(onError: (error: OrqIdentityError, context: TContext) => void) {
+  return (error: OrqIdentityError, context: TContext): void => {
+    try {
+      onError(error, context);
+    } catch (hookError) {
+      console.error('[express-orq-identity] onError threw:', hookError);
+    }
+  };
 }
 
 function makeCache(check: OptionChecker, cache: IdentityResolverOptions<unknown>['cache']): LRUCache<string, OrqIdentity> {

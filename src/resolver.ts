@@ -1,6 +1,6 @@
 // The framework-free core: validate → cache → coalesce → retrieve → create → verify, within deadlines and a circuit breaker.
 import { LRUCache } from 'lru-cache';
-import { CircuitBreaker } from './circuit-breaker.js';
+import { CircuitBreaker, type BreakerTicket } from './circuit-breaker.js';
 import { ConcurrencyLimit, DeadlineExceededError } from './concurrency-limit.js';
 import { IdentityMismatchError } from './errors/identity-mismatch-error.js';
 import { InvalidUserError } from './errors/invalid-user-error.js';
@@ -110,7 +110,14 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     const deadline = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, timeoutMs);
     });
-    await Promise.race([Promise.allSettled([...this.pending]), deadline]);
+    let timedOut = false;
+    void deadline.then(() => {
+      timedOut = true;
+    });
+    // Work can start while we wait (a lookup that ends starts its profile sync), so wait until none is left.
+    while (this.pending.size > 0 && !timedOut) {
+      await Promise.race([Promise.allSettled([...this.pending]), deadline]);
+    }
     clearTimeout(timer);
     return { pending: this.pending.size };
   }
@@ -171,7 +178,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     }, context);
   }
 
-  /** One call to orq: through the breaker and the concurrency limit, retried while the deadline allows. */
+  /** One call to orq: through the concurrency limit and the breaker, retried while the deadline allows. */
   private async call<T>(
     operation: OrqOperation,
     externalId: string,
@@ -182,38 +189,55 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     for (let attempt = 0; ; attempt++) {
       const remaining = deadline - Date.now();
       if (remaining < minimumCallMs) throw this.deadlineError(operation, externalId);
-      if (!this.breaker.tryAcquire()) throw this.circuitOpenError(externalId);
-      let result: T;
+      if (this.breaker.state === 'open') throw this.circuitOpenError(externalId);
+      let retryDelay: number | undefined;
       try {
-        result = await this.limit.run(() => send({ timeoutMs: Math.max(minimumCallMs, deadline - Date.now()) }), remaining);
+        return await this.limit.run(async () => {
+          // Asked when the call leaves the queue: the circuit may have opened while it waited.
+          const ticket = this.breaker.tryAcquire();
+          if (ticket === undefined) throw this.circuitOpenError(externalId);
+          const budgetMs = Math.max(minimumCallMs, deadline - Date.now());
+          try {
+            const result = await send({ timeoutMs: budgetMs });
+            this.breaker.recordSuccess(ticket);
+            return result;
+          } catch (error) {
+            // Judged before the slot is freed, so the next queued call already sees a circuit this failure opened.
+            retryDelay = this.judgeFailure(error, ticket, budgetMs, attempt, context);
+            throw error;
+          }
+        }, remaining);
       } catch (error) {
-        if (error instanceof DeadlineExceededError) {
-          this.breaker.release();
-          throw this.deadlineError(operation, externalId, error);
-        }
-        if (!(error instanceof OrqApiError) || !error.isOutage) {
-          // orq answered (a 4xx about this user): it is up, whatever the answer.
-          if (error instanceof OrqApiError) this.breaker.recordSuccess();
-          else this.breaker.release();
-          throw error;
-        }
-        const delay = this.onOutage(error, attempt, context);
-        if (delay === undefined || attempt >= this.config.retries || Date.now() + delay + minimumCallMs > deadline) throw error;
-        await sleep(delay);
-        continue;
+        if (error instanceof DeadlineExceededError) throw this.deadlineError(operation, externalId, error);
+        if (retryDelay === undefined || attempt >= this.config.retries || Date.now() + retryDelay + minimumCallMs > deadline) throw error;
+        await sleep(retryDelay);
       }
-      this.breaker.recordSuccess();
-      return result;
     }
   }
 
+  /** Tells the breaker what a failed call says about orq; returns how long to wait before a retry, or undefined for none. */
+  private judgeFailure(error: unknown, ticket: BreakerTicket, budgetMs: number, attempt: number, context: TContext | undefined): number | undefined {
+    if (!(error instanceof OrqApiError) || !error.isOutage) {
+      // orq answered (a 4xx about this user): it is up, whatever the answer.
+      if (error instanceof OrqApiError) this.breaker.recordSuccess(ticket);
+      else this.breaker.release(ticket);
+      return undefined;
+    }
+    if (error.kind === 'timeout' && budgetMs < this.config.lookupTimeoutMs / 2) {
+      // A call that left a long queue with little time left says more about our load than orq's health.
+      this.breaker.release(ticket);
+      return undefined;
+    }
+    return this.onOutage(error, ticket, attempt, context);
+  }
+
   /** Feeds an outage failure to the breaker; returns how long to wait before a retry, or undefined for none. */
-  private onOutage(error: OrqApiError, attempt: number, context: TContext | undefined): number | undefined {
+  private onOutage(error: OrqApiError, ticket: BreakerTicket, attempt: number, context: TContext | undefined): number | undefined {
     const pauseMs =
       error.kind === 'rate-limited' ? (error.retryAfterMs ?? this.config.cooldownMs)
       : error.kind === 'unauthorized' ? this.config.cooldownMs
       : undefined;
-    if (this.breaker.recordFailure(pauseMs)) {
+    if (this.breaker.recordFailure(ticket, pauseMs)) {
       const pause = Math.ceil(this.breaker.retryInMs / 1000);
       const opened = new OrqUnavailableError(
         `${error.message} Calls to orq are paused for ${pause} s; meanwhile requests go on without identities.`,
@@ -300,7 +324,10 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     this.refreshing.add(externalId);
     const refresh = this.retrieve(externalId, now + this.config.lookupTimeoutMs, context).then(
       (fresh) => {
-        if (fresh !== undefined) this.replaceCached(externalId, fresh);
+        // Whatever came back, the next refresh is one interval away: never a call per request.
+        this.metricsFetchedAt.set(identity, Date.now());
+        if (fresh === undefined) this.cache.delete(externalId);
+        else this.replaceCached(externalId, fresh);
       },
       (error: unknown) => {
         // Try again one interval later rather than on the next request.
@@ -342,12 +369,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
 
   private report(error: OrqIdentityError, context: TContext | undefined): void {
     reportedErrors.add(error);
-    try {
-      this.config.onError(error, context as TContext);
-    } catch (hookError) {
-      // A throwing onError must not take the request down with it; say so once on stderr.
-      console.error('[express-orq-identity] onError threw:', hookError);
-    }
+    this.config.onError(error, context as TContext);
   }
 
   private reportOnce(key: string, error: OrqIdentityError, context: TContext | undefined): void {

@@ -10,44 +10,63 @@ function breakerAt(options: { failureThreshold: number; cooldownMs: number }) {
 describe('CircuitBreaker', () => {
   it('opens after the threshold of consecutive failures, and only reports the opening once', () => {
     const { breaker } = breakerAt({ failureThreshold: 3, cooldownMs: 1_000 });
-    expect([breaker.recordFailure(), breaker.recordFailure()]).toEqual([false, false]);
+    expect([breaker.recordFailure('closed'), breaker.recordFailure('closed')]).toEqual([false, false]);
     expect(breaker.state).toBe('closed');
-    expect(breaker.recordFailure()).toBe(true);
+    expect(breaker.recordFailure('closed')).toBe(true);
     expect(breaker.state).toBe('open');
-    expect(breaker.tryAcquire()).toBe(false);
-    expect(breaker.recordFailure()).toBe(false);
+    expect(breaker.tryAcquire()).toBeUndefined();
+    // A call that was already out fails too: no second report.
+    expect(breaker.recordFailure('closed')).toBe(false);
   });
 
   it('a success in between resets the count', () => {
     const { breaker } = breakerAt({ failureThreshold: 2, cooldownMs: 1_000 });
-    breaker.recordFailure();
-    breaker.recordSuccess();
-    expect(breaker.recordFailure()).toBe(false);
+    breaker.recordFailure('closed');
+    breaker.recordSuccess('closed');
+    expect(breaker.recordFailure('closed')).toBe(false);
     expect(breaker.state).toBe('closed');
   });
 
-  it('after the cooldown lets one probe through; its success closes, its failure re-opens for another cooldown', () => {
+  it('after the cooldown lets one probe through; its failure re-opens for another cooldown, its success closes', () => {
     const { breaker, clock } = breakerAt({ failureThreshold: 1, cooldownMs: 1_000 });
-    breaker.recordFailure();
+    breaker.recordFailure('closed');
     clock.now = 999;
-    expect(breaker.tryAcquire()).toBe(false);
+    expect(breaker.tryAcquire()).toBeUndefined();
     clock.now = 1_000;
     expect(breaker.state).toBe('half-open');
-    expect(breaker.tryAcquire()).toBe(true);
-    expect(breaker.tryAcquire()).toBe(false);
-    breaker.recordFailure();
+    expect(breaker.tryAcquire()).toBe('probe');
+    expect(breaker.tryAcquire()).toBeUndefined();
+    expect(breaker.recordFailure('probe')).toBe(true);
     expect(breaker.state).toBe('open');
     expect(breaker.retryInMs).toBe(1_000);
     clock.now = 2_000;
-    expect(breaker.tryAcquire()).toBe(true);
-    breaker.recordSuccess();
+    expect(breaker.tryAcquire()).toBe('probe');
+    breaker.recordSuccess('probe');
     expect(breaker.state).toBe('closed');
-    expect(breaker.tryAcquire()).toBe(true);
+    expect(breaker.tryAcquire()).toBe('closed');
+  });
+
+  it('a success of a call that started before the opening does not end the pause', () => {
+    const { breaker, clock } = breakerAt({ failureThreshold: 5, cooldownMs: 1_000 });
+    breaker.recordFailure('closed', 30_000);
+    breaker.recordSuccess('closed');
+    clock.now = 29_999;
+    expect(breaker.state).toBe('open');
+    expect(breaker.tryAcquire()).toBeUndefined();
+  });
+
+  it('a late failure of an earlier call neither frees the probe slot nor shortens the pause', () => {
+    const { breaker, clock } = breakerAt({ failureThreshold: 1, cooldownMs: 1_000 });
+    breaker.recordFailure('closed', 5_000);
+    clock.now = 5_000;
+    expect(breaker.tryAcquire()).toBe('probe');
+    expect(breaker.recordFailure('closed')).toBe(false);
+    expect(breaker.tryAcquire()).toBeUndefined();
   });
 
   it('a pause (Retry-After) opens at once for exactly that long, whatever the threshold', () => {
     const { breaker, clock } = breakerAt({ failureThreshold: 10, cooldownMs: 5_000 });
-    expect(breaker.recordFailure(1_500)).toBe(true);
+    expect(breaker.recordFailure('closed', 1_500)).toBe(true);
     clock.now = 1_499;
     expect(breaker.state).toBe('open');
     clock.now = 1_500;
@@ -56,10 +75,10 @@ describe('CircuitBreaker', () => {
 
   it('release() frees the probe slot without judging orq', () => {
     const { breaker, clock } = breakerAt({ failureThreshold: 1, cooldownMs: 10 });
-    breaker.recordFailure();
+    breaker.recordFailure('closed');
     clock.now = 10;
-    expect(breaker.tryAcquire()).toBe(true);
-    breaker.release();
-    expect(breaker.tryAcquire()).toBe(true);
+    expect(breaker.tryAcquire()).toBe('probe');
+    breaker.release('probe');
+    expect(breaker.tryAcquire()).toBe('probe');
   });
 });

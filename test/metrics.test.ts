@@ -30,4 +30,16 @@ describe('metrics option', () => {
     expect((await whoami('plain').expect(200)).body.identity.metrics).toBeUndefined();
     expect(emulator.calls[0]?.query).toEqual({});
   });
+
+  it('a refresh that finds the identity gone drops it from the cache and does not retry on every request', async () => {
+    const { whoami, emulator, middleware } = await startApp({ middleware: { metrics: { refreshMs: 100 } } });
+    emulator.seed({ externalId: 'deleted-later' });
+    await whoami('deleted-later').expect(200);
+    emulator.inject({ operation: 'retrieve', kind: 'status', status: 404, body: { error: 'Identity not found' } });
+    await new Promise((resolve) => setTimeout(resolve, 120));
+
+    for (let index = 0; index < 10; index++) middleware.resolver.cached('deleted-later');
+    await eventually(() => middleware.resolver.cached('deleted-later') === undefined, 'the entry to be dropped');
+    expect(emulator.count('retrieve')).toBe(2);
+  });
 });

@@ -205,6 +205,25 @@ describe.each(expressVersions)('orqIdentity under %s', (_name, express) => {
   });
 });
 
+describe('a throwing onError', () => {
+  it.each([
+    ['getUser throws', () => { throw new Error('no user'); }],
+    ['getUser rejects', () => Promise.reject(new Error('no user'))],
+    ['orq fails', () => 'user-x'],
+  ])('does not affect the request when %s', async (_what, getUser) => {
+    const stderr = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const { app, emulator } = await startApp({ middleware: { getUser, retries: 0, onError: () => { throw new Error('hook broke'); } } });
+      emulator.inject({ kind: 'status', status: 500 });
+      app.get('/ok', (_req, res) => { res.send('ok'); });
+      await request(app).get('/ok').timeout(2_000).expect(200, 'ok');
+      expect(String(stderr.mock.calls[0]?.[0])).toContain('onError threw');
+    } finally {
+      stderr.mockRestore();
+    }
+  });
+});
+
 describe('the default onError', () => {
   it('writes one concise line per event and never the API key', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);

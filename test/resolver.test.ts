@@ -153,6 +153,15 @@ describe('failure behaviour', () => {
     expect(emulator.count()).toBe(1);
   });
 
+  it('429 stops calls that were already queued, and no later success ends the pause early', async () => {
+    const { whoami, emulator, middleware } = await startApp({ middleware: { ...fast, maxConcurrency: 1 } });
+    emulator.inject({ kind: 'status', status: 429, headers: { 'Retry-After': '30' }, times: 1 });
+
+    await Promise.all(Array.from({ length: 10 }, (_, index) => whoami(`queued-${index}`).expect(200)));
+    expect(emulator.count()).toBe(1);
+    expect(middleware.resolver.circuit).toBe('open');
+  });
+
   it('bad API key: reported clearly once per back-off period and not hammered', async () => {
     const { whoami, emulator, errors } = await startApp({
       middleware: { ...fast, apiKey: 'wrong-key', circuitBreaker: { cooldownMs: 60_000 } },
@@ -208,6 +217,19 @@ describe('failure behaviour', () => {
     expect((await whoami('after-close').expect(200)).body.identity).toBeNull();
     expect((await whoami('closing').expect(200)).body.identity?.externalId).toBe('closing');
     expect(emulator.count()).toBe(2);
+  });
+
+  it('close() also waits for the profile sync a finishing lookup starts while it waits', async () => {
+    const { app, emulator, middleware } = await startApp({
+      emulator: { latencyMs: 150 },
+      middleware: { timeoutMs: 20, getUser: () => ({ externalId: 'renamed', displayName: 'New name' }) },
+    });
+    emulator.seed({ externalId: 'renamed', displayName: 'Old name' });
+    const { default: request } = await import('supertest');
+    await request(app).get('/whoami').expect(200);
+    const { pending } = await middleware.close({ timeoutMs: 5_000 });
+    expect(pending).toBe(0);
+    expect(emulator.calls.map((call) => `${call.operation} ${String(call.status)}`)).toEqual(['retrieve 200', 'update 200']);
   });
 
   it('close() gives up at its deadline when orq hangs', async () => {

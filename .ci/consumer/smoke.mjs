@@ -1,6 +1,7 @@
 // An ESM app using the packed package: one request registers an identity on the emulator.
+import { createRequire } from 'node:module';
 import express from 'express';
-import { orqIdentity, currentOrqIdentity } from 'express-orq-identity';
+import { orqIdentity, currentOrqIdentity, runWithOrqIdentity } from 'express-orq-identity';
 import { startOrqEmulator } from 'express-orq-identity/testing';
 
 const emulator = await startOrqEmulator();
@@ -20,3 +21,9 @@ await middleware.close();
 await emulator.close();
 if (attached?.externalId !== 'esm-user' || current?.id !== attached.id) throw new Error(`ESM consumer got ${JSON.stringify({ attached, current })}`);
 console.log(`ESM consumer: ok (${attached.id})`);
+
+// An app that ends up loading both builds must still share one request context between them.
+const cjs = createRequire(import.meta.url)('express-orq-identity');
+const seen = runWithOrqIdentity(attached, () => cjs.currentOrqIdentity());
+if (seen?.id !== attached.id) throw new Error('the CJS build does not see the context set through the ESM build');
+console.log('ESM + CJS in one process: one context');
