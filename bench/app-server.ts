@@ -1,0 +1,93 @@
+// One bench app in its own process: Express 5, the auth stand-in, then nothing / a Map lookup / orqIdentity, then GET /.
+// Started by startAppProcess (bench/lib.ts), which sends the AppSpec in BENCH_APP and talks to it over IPC.
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { AddressInfo } from 'node:net';
+import { orqIdentity, type OrqIdentity, type OrqIdentityMiddleware, type OrqIdentityOptions } from '../src/index.js';
+import { fakeIdentity, userIds, type AppSpec, type AppStats } from './lib.js';
+
+const spec = JSON.parse(process.env.BENCH_APP ?? '{}') as AppSpec;
+const errors: Record<string, number> = {};
+let middleware: OrqIdentityMiddleware | undefined;
+let identities: Map<string, OrqIdentity> | undefined;
+
+const app = express();
+// The auth stand-in every variant has: what passport would leave on req.
+app.use(function authStandIn(req: Request, _res: Response, next: NextFunction) {
+  const id = req.headers['x-user'];
+  if (typeof id === 'string') (req as { user?: unknown }).user = { id };
+  next();
+});
+
+if (spec.variant === 'map') {
+  const { prefix, count } = spec.mapUsers ?? { prefix: 'user', count: 0 };
+  const map = new Map<string, OrqIdentity>();
+  userIds(prefix, count).forEach((externalId, index) => map.set(externalId, fakeIdentity(externalId, index)));
+  identities = map;
+  // The floor: the least any identity middleware can do, a synchronous lookup and an assignment.
+  app.use(function mapMiddleware(req: Request, _res: Response, next: NextFunction) {
+    const user = (req as { user?: { id?: unknown } }).user;
+    if (user !== undefined && typeof user.id === 'string') {
+      const identity = map.get(user.id);
+      if (identity !== undefined) req.orqIdentity = identity;
+    }
+    next();
+  });
+} else if (spec.variant === 'orq') {
+  const orq = spec.orq;
+  if (orq === undefined) throw new Error('variant orq needs spec.orq');
+  middleware = orqIdentity({
+    apiKey: orq.apiKey,
+    serverURL: orq.url,
+    ...(orq.options as Partial<OrqIdentityOptions>),
+    // Counted, not printed: the outage scenario provokes reports on purpose and stdout holds the tables.
+    onError: (error) => {
+      errors[error.code] = (errors[error.code] ?? 0) + 1;
+    },
+  });
+  app.use(middleware);
+}
+
+app.get('/', (req: Request, res: Response) => {
+  res.json({ identity: req.orqIdentity?.id ?? null });
+});
+
+const server = app.listen(0, '127.0.0.1', () => {
+  process.send?.({ type: 'ready', port: (server.address() as AddressInfo).port });
+});
+// Bench clients keep connections open between bursts; Node's 5 s default would close them mid-run.
+server.keepAliveTimeout = 120_000;
+
+let markCpu = process.cpuUsage();
+let markWall = performance.now();
+
+process.on('message', (message: { id: number; cmd: string }) => {
+  const reply = (value?: unknown): void => {
+    process.send?.({ id: message.id, value });
+  };
+  switch (message.cmd) {
+    case 'mark':
+      markCpu = process.cpuUsage();
+      markWall = performance.now();
+      return reply();
+    case 'stats': {
+      const cpu = process.cpuUsage(markCpu);
+      const cache = (middleware?.resolver as unknown as { cache?: { size: number } } | undefined)?.cache;
+      const stats: AppStats = {
+        circuit: middleware?.resolver.circuit ?? null,
+        errors: { ...errors },
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        wallMs: performance.now() - markWall,
+        heapUsedMiB: process.memoryUsage().heapUsed / 2 ** 20,
+        cacheSize: cache?.size ?? identities?.size ?? null,
+      };
+      return reply(stats);
+    }
+    case 'exit':
+      server.closeAllConnections();
+      server.close();
+      // process.exit (not a signal) so --cpu-prof writes its profile.
+      void (middleware?.close({ timeoutMs: 200 }) ?? Promise.resolve()).finally(() => process.exit(0));
+      return;
+  }
+});
+process.on('disconnect', () => process.exit(0));
