@@ -11,7 +11,9 @@ interface Waiter {
 
 export class ConcurrencyLimit {
   private active = 0;
+  /** Urgent waiters sit at the front of the queue, in their own arrival order. */
   private readonly queue: Waiter[] = [];
+  private urgentCount = 0;
 
   constructor(private readonly max: number) {}
 
@@ -25,9 +27,10 @@ export class ConcurrencyLimit {
 
   /**
    * Runs `task` when a slot is free. A task still queued after `waitMs` is dropped with
-   * DeadlineExceededError, so queued lookups keep their deadline.
+   * DeadlineExceededError, so queued lookups keep their deadline. An `urgent` task goes ahead of
+   * the others: a lookup already under way (its create) finishes before new ones start.
    */
-  run<T>(task: () => Promise<T>, waitMs: number): Promise<T> {
+  run<T>(task: () => Promise<T>, waitMs: number, urgent = false): Promise<T> {
     if (this.active < this.max) return this.start(task);
     return new Promise<T>((resolve, reject) => {
       const waiter: Waiter = {
@@ -38,10 +41,12 @@ export class ConcurrencyLimit {
         timer: setTimeout(() => {
           const index = this.queue.indexOf(waiter);
           if (index >= 0) this.queue.splice(index, 1);
+          if (index >= 0 && index < this.urgentCount) this.urgentCount -= 1;
           reject(new DeadlineExceededError(`waited ${waitMs} ms for one of ${this.max} connection slots to orq`));
         }, waitMs),
       };
-      this.queue.push(waiter);
+      if (urgent) this.queue.splice(this.urgentCount++, 0, waiter);
+      else this.queue.push(waiter);
     });
   }
 
@@ -51,7 +56,9 @@ export class ConcurrencyLimit {
       return await task();
     } finally {
       this.active -= 1;
-      this.queue.shift()?.start();
+      const next = this.queue.shift();
+      if (next !== undefined && this.urgentCount > 0) this.urgentCount -= 1;
+      next?.start();
     }
   }
 }

@@ -94,6 +94,9 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
     if (typeof externalId === 'string') {
       const identity = resolver.cached(externalId, req);
       if (identity !== undefined) return attach(req, identity, next);
+      // During an outage, pass straight through: the failure was reported when it began, and making
+      // an error and a promise per request would make the app slower exactly when orq is down.
+      if (failOpen && resolver.isBackingOff(externalId)) return next();
     }
     if (typeof (found as { then?: unknown }).then === 'function') {
       (found as Promise<UserLike>).then(

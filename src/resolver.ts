@@ -25,6 +25,12 @@ export interface IdentityResolver<TContext = undefined> {
    */
   cached(externalId: string, context?: TContext): OrqIdentity | undefined;
   /**
+   * True when a lookup of this user would fail at once without calling orq: the circuit is open, or the
+   * user failed less than `failureMemoryMs` ago, and no lookup of theirs is under way. Synchronous and
+   * allocation-free, so an app can pass such requests straight through during an outage.
+   */
+  isBackingOff(externalId: string): boolean;
+  /**
    * The user's identity, looked up or registered as needed. Rejects with InvalidUserError (the user
    * cannot be sent to orq) or OrqUnavailableError (orq failed, was too slow, or is being backed off);
    * either has already been reported to `onError` with `context`.
@@ -83,6 +89,11 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     const identity = this.cache.get(externalId);
     if (identity !== undefined && this.config.metricsRefreshMs !== undefined) this.refreshMetricsIfDue(identity, context);
     return identity;
+  }
+
+  isBackingOff(externalId: string): boolean {
+    if (this.lookups.has(externalId)) return false;
+    return this.breaker.state === 'open' || this.failures?.has(externalId) === true;
   }
 
   resolve(found: OrqUser | string, context: TContext, waitMs?: number): Promise<OrqIdentity> {
@@ -155,12 +166,12 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
 
     let created: OrqIdentity;
     try {
-      created = await this.call('create', externalId, deadline, (options) => this.api.create(user, options), context);
+      created = await this.call('create', externalId, deadline, (options) => this.api.create(user, options), context, true);
     } catch (error) {
       // The documents say a create for an existing external id "will fail" but not with which 4xx:
       // whatever the status, another process may have won the race, so one more retrieve settles it.
       if (!(error instanceof OrqApiError) || error.kind !== 'http' || error.isOutage) throw error;
-      const existing = await this.retrieve(externalId, deadline, context);
+      const existing = await this.retrieve(externalId, deadline, context, true);
       if (existing === undefined) throw error;
       if (existing.externalId !== externalId) throw new IdentityMismatchError(externalId, existing.externalId);
       return existing;
@@ -169,13 +180,13 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     return created;
   }
 
-  private retrieve(externalId: string, deadline: number, context: TContext | undefined): Promise<OrqIdentity | undefined> {
+  private retrieve(externalId: string, deadline: number, context: TContext | undefined, urgent = false): Promise<OrqIdentity | undefined> {
     const includeMetrics = this.config.metricsRefreshMs !== undefined;
     return this.call('retrieve', externalId, deadline, async (options) => {
       const identity = await this.api.retrieve(externalId, { ...options, includeMetrics });
       if (identity !== undefined && includeMetrics) this.metricsFetchedAt.set(identity, Date.now());
       return identity;
-    }, context);
+    }, context, urgent);
   }
 
   /** One call to orq: through the concurrency limit and the breaker, retried while the deadline allows. */
@@ -185,6 +196,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     deadline: number,
     send: (options: CallOptions) => Promise<T>,
     context: TContext | undefined,
+    urgent = false,
   ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const remaining = deadline - Date.now();
@@ -206,7 +218,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
             retryDelay = this.judgeFailure(error, ticket, budgetMs, attempt, context);
             throw error;
           }
-        }, remaining);
+        }, remaining, urgent || attempt > 0);
       } catch (error) {
         if (error instanceof DeadlineExceededError) throw this.deadlineError(operation, externalId, error);
         if (retryDelay === undefined || attempt >= this.config.retries || Date.now() + retryDelay + minimumCallMs > deadline) throw error;

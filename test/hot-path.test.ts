@@ -115,3 +115,24 @@ describe.each([
     await vi.waitFor(() => expect(miss?.next).toHaveBeenCalledTimes(1));
   });
 });
+
+describe('an open circuit, called in-process', () => {
+  it('passes a new user straight through: next runs synchronously, no promise, no call, nothing reported per request', async () => {
+    const { middleware, emulator, errors } = await startApp({ middleware: { retries: 0, circuitBreaker: { failureThreshold: 1, cooldownMs: 60_000 } } });
+    emulator.inject({ kind: 'status', status: 503 });
+    await expect(middleware.resolver.resolve('tripper', fakeReq('tripper'))).rejects.toMatchObject({ name: 'OrqUnavailableError' });
+    expect(middleware.resolver.circuit).toBe('open');
+    const reported = errors.length;
+
+    let call: ReturnType<typeof callMiddleware> | undefined;
+    const created = promisesCreatedBy(() => {
+      call = callMiddleware(middleware, 'new-during-outage');
+    });
+    expect(created).toBe(0);
+    expect(call?.calledBeforeReturn).toBe(true);
+    expect(call?.next).toHaveBeenCalledWith();
+    expect(call?.req.orqIdentity).toBeUndefined();
+    expect(emulator.count()).toBe(1);
+    expect(errors).toHaveLength(reported);
+  });
+});
