@@ -38,9 +38,11 @@ export async function runOutage(): Promise<ScenarioResult> {
     if (circuit !== 'open') throw new Error(`the breaker did not open after 10 hanging lookups (state ${String(circuit)})`);
     log(`outage: breaker open after ${Math.round(tripMs)} ms, ${emulator.count()} calls`);
 
+    // Calls decided before the breaker opened may still be on their way to orq: let them land first.
+    await sleep(outageOptions.lookupTimeoutMs);
     const callsBefore = emulator.count();
     const circuitChecks: string[] = [];
-    // Users never seen: every request goes through resolve() and is refused by the open breaker.
+    // Users never seen: every request misses the cache and is passed through because the breaker is open.
     const users = userIds('outage', 1_000);
     const samples = await alternate(apps, userRequests(users), {
       check: async (app) => {

@@ -24,7 +24,7 @@ export interface IdentityResolverOptions<TContext = undefined> {
   cache?: CacheOptions | LRUCache<string, OrqIdentity>;
   /** The longest one lookup (retrieve, create, their retries and queueing) may take, also when it goes on in the background after a request stopped waiting. Defaults to `10_000`. */
   lookupTimeoutMs?: number;
-  /** Most calls to orq in flight at once; more wait in a queue. Defaults to `8`. */
+  /** Most calls to orq in flight at once; more wait in a queue. Defaults to `16`. */
   maxConcurrency?: number;
   /** Extra tries of a call that failed with a 5xx, a reset or a timeout, with jittered backoff, when they fit in `lookupTimeoutMs`. Defaults to `2`. */
   retries?: number;
@@ -95,7 +95,7 @@ export function resolveResolverConfig<TContext>(
     serverURL,
     cache: makeCache(check, options.cache),
     lookupTimeoutMs: check.milliseconds('lookupTimeoutMs', options.lookupTimeoutMs, 10_000),
-    maxConcurrency: check.count('maxConcurrency', options.maxConcurrency, 8, 1),
+    maxConcurrency: check.count('maxConcurrency', options.maxConcurrency, 16, 1),
     retries: check.count('retries', options.retries, 2, 0),
     failureThreshold: check.count('circuitBreaker.failureThreshold', breaker.failureThreshold, 5, 1),
     cooldownMs: check.milliseconds('circuitBreaker.cooldownMs', breaker.cooldownMs, 5_000),
