@@ -1,7 +1,7 @@
 // Scenario 1, the hot path: every user cached, 1 000 users cycling; bare Express vs a Map-lookup floor vs orqIdentity.
 import { startOrqEmulator } from '../src/testing/index.js';
 import {
-  alternate, log, pairedRatio, round, settings, startAppProcess, summarise, userIds, userRequests, warmUsers,
+  alternate, log, pairedRatio, ratioRow, round, settings, startAppProcess, summarise, userIds, userRequests, warmUsers,
   type AppHandle, type ScenarioResult,
 } from './lib.js';
 
@@ -66,9 +66,9 @@ export async function runHotPath(): Promise<ScenarioResult> {
           notes: [`orq calls during the measured load: ${callsDuringLoad} (cache held ${String(cached)} identities).`],
           headers: ['ratio', 'median', 'min', 'max'],
           rows: [
-            ['req/s (c)/(b)', round(throughput.median, 3), round(throughput.min, 3), round(throughput.max, 3)],
-            ['p99 (c)/(b)', round(p99.median, 3), round(p99.min, 3), round(p99.max, 3)],
-            ['req/s (c)/(a)', round(vsBare.median, 3), round(vsBare.min, 3), round(vsBare.max, 3)],
+            ratioRow('req/s (c)/(b)', throughput),
+            ratioRow('p99 (c)/(b)', p99),
+            ratioRow('req/s (c)/(a)', vsBare),
           ],
         },
       ],

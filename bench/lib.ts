@@ -308,6 +308,11 @@ export function pairedRatio(
   return { median: median(perRound), min: Math.min(...perRound), max: Math.max(...perRound), perRound: perRound.map((value) => round(value, 4)) };
 }
 
+/** A table row for a paired ratio: label, median, min, max. */
+export function ratioRow(label: string, ratio: { median: number; min: number; max: number }): [string, number, number, number] {
+  return [label, round(ratio.median, 3), round(ratio.min, 3), round(ratio.max, 3)];
+}
+
 /** One autocannon request per user, each carrying its `x-user` header; autocannon cycles through them. */
 export function userRequests(users: readonly string[], urlPath = '/'): autocannon.Request[] {
   return users.map((user) => ({ method: 'GET', path: urlPath, headers: { 'x-user': user } }));
