@@ -6,7 +6,7 @@ import { OrqUnavailableError } from './errors/orq-unavailable-error.js';
 import { OptionChecker, resolveResolverConfig, resolverOptionNames, type IdentityResolverOptions } from './options.js';
 import { Resolver, type CloseOptions, type IdentityResolver } from './resolver.js';
 import type { OrqIdentity } from './types.js';
-import { defaultGetUser, type UserLike } from './user.js';
+import { defaultGetUser, externalIdProblem, type UserLike } from './user.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace -- Express's own augmentation point
@@ -59,15 +59,26 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
     else storage.run(identity, next);
   }
 
-  function resolveAndAttach(req: Request, found: UserLike, next: NextFunction): void {
+  /** Everything after getUser, for a user given at once or through a promise alike. */
+  function attachUser(req: Request, found: UserLike, next: NextFunction): void {
     if (found === null || found === undefined) return next();
+    const externalId = typeof found === 'string' ? found : (found as { externalId?: unknown }).externalId;
+    if (typeof externalId === 'string') {
+      // The hot path: a cached user is attached synchronously, with no promise and no allocation.
+      const identity = resolver.cached(externalId, req);
+      if (identity !== undefined) return attach(req, identity, next);
+      // During an outage, pass straight through: the failure was reported when it began, and making an
+      // error and a promise per request would slow the app exactly when orq is down. An unusable id still
+      // goes the long way, to be reported.
+      if (failOpen && resolver.isBackingOff(externalId) && externalIdProblem(externalId) === undefined) return next();
+    }
     resolver.resolve(found, req, timeoutMs).then(
       (identity) => attach(req, identity, next),
       (error: unknown) => {
         if (!failOpen && error instanceof OrqUnavailableError) next(error);
         else next();
       },
-    ).catch(next);
+    );
   }
 
   function reportGetUserFailure(req: Request, error: unknown): void {
@@ -88,19 +99,9 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
       reportGetUserFailure(req, error);
       return next();
     }
-    if (found === null || found === undefined) return next();
-    // The hot path: a cached user is attached synchronously, with no promise and no allocation.
-    const externalId = typeof found === 'string' ? found : (found as { externalId?: unknown }).externalId;
-    if (typeof externalId === 'string') {
-      const identity = resolver.cached(externalId, req);
-      if (identity !== undefined) return attach(req, identity, next);
-      // During an outage, pass straight through: the failure was reported when it began, and making
-      // an error and a promise per request would make the app slower exactly when orq is down.
-      if (failOpen && resolver.isBackingOff(externalId)) return next();
-    }
-    if (typeof (found as { then?: unknown }).then === 'function') {
+    if (found !== null && typeof found === 'object' && typeof (found as { then?: unknown }).then === 'function') {
       (found as Promise<UserLike>).then(
-        (user) => resolveAndAttach(req, user, next),
+        (user) => attachUser(req, user, next),
         (error: unknown) => {
           reportGetUserFailure(req, error);
           next();
@@ -108,7 +109,7 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
       );
       return;
     }
-    resolveAndAttach(req, found as UserLike, next);
+    attachUser(req, found as UserLike, next);
   } as OrqIdentityMiddleware;
 
   Object.defineProperties(middleware, {

@@ -2,6 +2,7 @@
 import type { Orq } from '@orq-ai/node';
 import { LRUCache } from 'lru-cache';
 import type { OrqIdentityError } from './errors/orq-identity-error.js';
+import { createOrqClient } from './orq-client.js';
 import type { OrqIdentity } from './types.js';
 
 /** Options of the in-process identity cache. */
@@ -42,9 +43,7 @@ export interface IdentityResolverOptions<TContext = undefined> {
 
 /** The filled-in, checked form of IdentityResolverOptions. */
 export interface ResolverConfig<TContext> {
-  client: Orq | undefined;
-  apiKey: string | undefined;
-  serverURL: string | undefined;
+  client: Orq;
   cache: LRUCache<string, OrqIdentity>;
   lookupTimeoutMs: number;
   maxConcurrency: number;
@@ -60,7 +59,13 @@ export interface ResolverConfig<TContext> {
 export const resolverOptionNames = [
   'client', 'apiKey', 'serverURL', 'cache', 'lookupTimeoutMs', 'maxConcurrency', 'retries',
   'circuitBreaker', 'failureMemoryMs', 'syncProfile', 'metrics', 'onError',
-] as const;
+] as const satisfies ReadonlyArray<keyof IdentityResolverOptions>;
+
+// Fails to compile when an option is added to IdentityResolverOptions but not to the list above,
+// which would otherwise make the new option warn as unknown.
+type MissingOptionNames = Exclude<keyof IdentityResolverOptions, (typeof resolverOptionNames)[number]>;
+const allOptionNamesListed: MissingOptionNames extends never ? true : MissingOptionNames = true;
+void allOptionNamesListed;
 
 export function defaultOnError(error: OrqIdentityError): void {
   // One line, no stack: this runs on live traffic and must not flood the logs.
@@ -90,9 +95,7 @@ export function resolveResolverConfig<TContext>(
   const breaker = options.circuitBreaker ?? {};
   const metrics = options.metrics ?? false;
   const config: ResolverConfig<TContext> = {
-    client,
-    apiKey,
-    serverURL,
+    client: client ?? createOrqClient(apiKey as string, serverURL),
     cache: makeCache(check, options.cache),
     lookupTimeoutMs: check.milliseconds('lookupTimeoutMs', options.lookupTimeoutMs, 10_000),
     maxConcurrency: check.count('maxConcurrency', options.maxConcurrency, 16, 1),

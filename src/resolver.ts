@@ -1,6 +1,6 @@
 // The framework-free core: validate → cache → coalesce → retrieve → create → verify, within deadlines and a circuit breaker.
 import { LRUCache } from 'lru-cache';
-import { CircuitBreaker, type BreakerTicket } from './circuit-breaker.js';
+import { CircuitBreaker, type BreakerState, type BreakerTicket } from './circuit-breaker.js';
 import { ConcurrencyLimit, DeadlineExceededError } from './concurrency-limit.js';
 import { IdentityMismatchError } from './errors/identity-mismatch-error.js';
 import { InvalidUserError } from './errors/invalid-user-error.js';
@@ -8,7 +8,7 @@ import { OrqApiError, type OrqOperation } from './errors/orq-api-error.js';
 import { OrqIdentityError } from './errors/orq-identity-error.js';
 import { OrqUnavailableError } from './errors/orq-unavailable-error.js';
 import { resolveResolverConfig, type IdentityResolverOptions, type ResolverConfig } from './options.js';
-import { createIdentityApi, createOrqClient, type CallOptions, type IdentityApi } from './orq-client.js';
+import { createIdentityApi, type CallOptions, type IdentityApi } from './orq-client.js';
 import { profileChanges } from './profile.js';
 import type { OrqIdentity, OrqUser } from './types.js';
 import { checkUser, type CheckedUser } from './user.js';
@@ -36,11 +36,11 @@ export interface IdentityResolver<TContext = undefined> {
    * either has already been reported to `onError` with `context`.
    * @param waitMs stop waiting after this long; the lookup itself goes on and fills the cache.
    */
-  resolve(user: OrqUser | string, context: TContext, waitMs?: number): Promise<OrqIdentity>;
+  resolve(user: OrqUser | string, context?: TContext, waitMs?: number): Promise<OrqIdentity>;
   /** Stops new lookups and waits, at most `timeoutMs`, for the ones in flight. Resolves to how many were still pending. */
   close(options?: CloseOptions): Promise<{ pending: number }>;
   /** The circuit breaker's state, for health checks and dashboards. */
-  readonly circuit: 'closed' | 'open' | 'half-open';
+  readonly circuit: BreakerState;
 }
 
 /** Creates the core that resolves users to identities; `orqIdentity` is a thin Express adapter over it. */
@@ -70,8 +70,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
 
   constructor(private readonly config: ResolverConfig<TContext>) {
     this.cache = config.cache;
-    const client = config.client ?? createOrqClient(config.apiKey as string, config.serverURL);
-    this.api = createIdentityApi(client);
+    this.api = createIdentityApi(config.client);
     this.breaker = new CircuitBreaker({ failureThreshold: config.failureThreshold, cooldownMs: config.cooldownMs });
     this.limit = new ConcurrencyLimit(config.maxConcurrency);
     if (config.failureMemoryMs > 0) {
@@ -81,7 +80,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     }
   }
 
-  get circuit(): 'closed' | 'open' | 'half-open' {
+  get circuit(): BreakerState {
     return this.breaker.state;
   }
 
@@ -96,7 +95,15 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     return this.breaker.state === 'open' || this.failures?.has(externalId) === true;
   }
 
-  resolve(found: OrqUser | string, context: TContext, waitMs?: number): Promise<OrqIdentity> {
+  resolve(found: OrqUser | string, context?: TContext, waitMs?: number): Promise<OrqIdentity> {
+    // The cache and the failure memory only ever hold checked ids, so they are asked before any checking.
+    const id = typeof found === 'string' ? found : (found as Partial<OrqUser> | null)?.externalId;
+    if (typeof id === 'string') {
+      const hit = this.cached(id, context);
+      if (hit !== undefined) return Promise.resolve(hit);
+      const recentFailure = this.failures?.get(id);
+      if (recentFailure !== undefined) return Promise.reject(recentFailure);
+    }
     let checked: CheckedUser;
     try {
       checked = checkUser(found);
@@ -106,11 +113,6 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
       return Promise.reject(invalid);
     }
     const externalId = checked.user.externalId;
-    const hit = this.cached(externalId, context);
-    if (hit !== undefined) return Promise.resolve(hit);
-    const recentFailure = this.failures?.get(externalId);
-    if (recentFailure !== undefined) return Promise.reject(recentFailure);
-
     const lookup = this.lookups.get(externalId) ?? this.startLookup(checked, context);
     return waitMs === undefined ? lookup : this.waitAtMost(lookup, waitMs, externalId, context);
   }
@@ -133,7 +135,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     return { pending: this.pending.size };
   }
 
-  private startLookup(checked: CheckedUser, context: TContext): Promise<OrqIdentity> {
+  private startLookup(checked: CheckedUser, context: TContext | undefined): Promise<OrqIdentity> {
     const externalId = checked.user.externalId;
     if (this.closed) {
       return Promise.reject(new OrqUnavailableError('The identity resolver is closed; no new lookups start.', 'closed', externalId));
@@ -155,7 +157,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     return lookup;
   }
 
-  private async lookup({ user, dropped }: CheckedUser, context: TContext): Promise<OrqIdentity> {
+  private async lookup({ user, dropped }: CheckedUser, context: TContext | undefined): Promise<OrqIdentity> {
     const externalId = user.externalId;
     const deadline = Date.now() + this.config.lookupTimeoutMs;
     for (const problem of dropped) this.reportOnce(`dropped:${externalId}:${problem.field}`, problem, context);
@@ -271,7 +273,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
   }
 
   /** Turns a lookup's failure into what waiting requests see, reporting it and remembering it for a while. */
-  private failed(error: unknown, externalId: string, context: TContext): OrqIdentityError {
+  private failed(error: unknown, externalId: string, context: TContext | undefined): OrqIdentityError {
     if (error instanceof OrqUnavailableError && error.reason === 'circuit-open') return error;
     this.reportBackgroundFailure(error, externalId, context);
     const unavailable =
@@ -284,7 +286,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     return unavailable;
   }
 
-  private waitAtMost(lookup: Promise<OrqIdentity>, waitMs: number, externalId: string, context: TContext): Promise<OrqIdentity> {
+  private waitAtMost(lookup: Promise<OrqIdentity>, waitMs: number, externalId: string, context: TContext | undefined): Promise<OrqIdentity> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         const error = new OrqUnavailableError(
@@ -308,7 +310,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     });
   }
 
-  private syncProfile(identity: OrqIdentity, user: OrqUser, context: TContext): void {
+  private syncProfile(identity: OrqIdentity, user: OrqUser, context: TContext | undefined): void {
     const changes = profileChanges(identity, user);
     if (changes === undefined) return;
     const externalId = identity.externalId;

@@ -111,6 +111,27 @@ describe('failure behaviour', () => {
     expect(middleware.resolver.circuit).toBe('closed');
   });
 
+  it('while the circuit is open, an unusable id is still reported, and an async getUser passes through like a sync one', async () => {
+    const { app, emulator, errors, middleware } = await startApp({
+      middleware: {
+        ...fast,
+        circuitBreaker: { failureThreshold: 1, cooldownMs: 60_000 },
+        getUser: async (req) => req.header('x-user'),
+      },
+    });
+    const { default: request } = await import('supertest');
+    emulator.inject({ kind: 'status', status: 503 });
+    await request(app).get('/whoami').set('x-user', 'tripper').expect(200);
+    expect(middleware.resolver.circuit).toBe('open');
+    const reportedBefore = errors.length;
+
+    await request(app).get('/whoami').set('x-user', 'someone-new').expect(200);
+    expect(errors).toHaveLength(reportedBefore);
+    await request(app).get('/whoami').set('x-user', '..').expect(200);
+    expect(errors.at(-1)).toMatchObject({ name: 'InvalidUserError' });
+    expect(emulator.count()).toBe(1);
+  });
+
   it('half-open lets exactly one probe through, and a failed probe re-opens the circuit', async () => {
     const { whoami, emulator, middleware } = await startApp({
       middleware: { ...fast, failureMemoryMs: 0, circuitBreaker: { failureThreshold: 1, cooldownMs: 200 } },
@@ -255,6 +276,13 @@ describe('createIdentityResolver without Express', () => {
 
     await expect(resolver.resolve('', 'job-3')).rejects.toMatchObject({ name: 'InvalidUserError' });
     expect(errors.map(([error, job]) => `${error.name} ${job}`)).toEqual(['InvalidUserError job-3']);
+    await resolver.close();
+  });
+
+  it('needs no context argument when there is none', async () => {
+    const emulator = await startEmulator();
+    const resolver = createIdentityResolver({ client: orqClientFor(emulator) });
+    await expect(resolver.resolve('no-context')).resolves.toMatchObject({ externalId: 'no-context' });
     await resolver.close();
   });
 });
