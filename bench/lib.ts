@@ -131,12 +131,21 @@ export interface AppHandle {
 
 let messageId = 0;
 
-/**
- * Starts bench/app-server.ts in its own Node process and waits for it to listen on 127.0.0.1.
- * `execArgv` adds Node flags (e.g. --cpu-prof).
- */
-export async function startAppProcess(name: string, spec: AppSpec, execArgv: string[] = []): Promise<AppHandle> {
-  const child = spawn(process.execPath, [...execArgv, '--import', 'tsx', path.join(benchDir, 'app-server.ts')], {
+export interface AppProcessOptions {
+  /** Node flags (e.g. --cpu-prof). */
+  execArgv?: string[];
+  /** A command the Node process runs under, e.g. `['valgrind', '--tool=callgrind']`; its pid is then the wrapper's. */
+  wrapper?: string[];
+  /** How long `close` waits for the process to exit before SIGKILL; default 10 s. */
+  exitTimeoutMs?: number;
+}
+
+/** Starts bench/app-server.ts in its own Node process and waits for it to listen on 127.0.0.1. */
+export async function startAppProcess(name: string, spec: AppSpec, options: AppProcessOptions = {}): Promise<AppHandle> {
+  const { execArgv = [], wrapper = [], exitTimeoutMs = 10_000 } = options;
+  const nodeCommand = [process.execPath, ...execArgv, '--import', 'tsx', path.join(benchDir, 'app-server.ts')];
+  const [command, ...args] = [...wrapper, ...nodeCommand] as [string, ...string[]];
+  const child = spawn(command, args, {
     cwd: repoRoot,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, BENCH_APP: JSON.stringify(spec) },
@@ -180,7 +189,7 @@ export async function startAppProcess(name: string, spec: AppSpec, execArgv: str
       if (exited) return;
       const exit = once(child, 'exit');
       child.send({ id: ++messageId, cmd: 'exit' });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const timer = setTimeout(() => child.kill('SIGKILL'), exitTimeoutMs);
       await exit;
       clearTimeout(timer);
     },
@@ -348,9 +357,12 @@ export function whoami(baseUrl: string, user: string, agent: http.Agent): Promis
   });
 }
 
-/** Requests each user once with at most `concurrency` in flight; answers in user order. */
-export async function whoamiEach(baseUrl: string, users: readonly string[], concurrency: number): Promise<WhoamiAnswer[]> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+/**
+ * Requests each user once with at most `concurrency` in flight; answers in user order.
+ * Uses (and leaves open) `sharedAgent` when given, else a keep-alive agent of its own.
+ */
+export async function whoamiEach(baseUrl: string, users: readonly string[], concurrency: number, sharedAgent?: http.Agent): Promise<WhoamiAnswer[]> {
+  const agent = sharedAgent ?? new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const answers: WhoamiAnswer[] = new Array<WhoamiAnswer>(users.length);
   let next = 0;
   await Promise.all(
@@ -361,7 +373,7 @@ export async function whoamiEach(baseUrl: string, users: readonly string[], conc
       }
     }),
   );
-  agent.destroy();
+  if (sharedAgent === undefined) agent.destroy();
   return answers;
 }
 

@@ -150,7 +150,7 @@ async function profileApp(
   // profile, and a fixed --cpu-prof-name would let it overwrite the main thread's. The main thread has thread id 0.
   const dir = path.join(profileDir, name);
   await rm(dir, { recursive: true, force: true });
-  const app = await startAppProcess(name, spec, ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', '250']);
+  const app = await startAppProcess(name, spec, { execArgv: ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', '250'] });
   try {
     await prepare?.(app);
     await load(app.url, { durationSec: 2, requests: userRequests(users) });

@@ -1,8 +1,10 @@
-// `npm run bench [-- scenario...]`: runs the scenarios (all four by default), prints tables, writes bench/results/latest.{json,md}.
+// `npm run bench [-- scenario...]`: runs the scenarios (all four by default), prints tables, writes bench/results/latest.{json,md}
+// (or, for a run of opt-in scenarios only, files named after them).
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runColdPath } from './cold-path.js';
 import { runHotPath } from './hot-path.js';
+import { runInstructions } from './instructions.js';
 import { benchDir, goalMark, log, machine, markdownTable, settings, textTable, type ScenarioResult } from './lib.js';
 import { runMemory } from './memory.js';
 import { runOutage } from './outage.js';
@@ -14,8 +16,8 @@ const scenarios: Record<string, () => Promise<ScenarioResult>> = {
   outage: runOutage,
   memory: runMemory,
 };
-/** Run only when named: it re-runs the hot-path app under --cpu-prof and is slower to read than to run. */
-const extras: Record<string, () => Promise<ScenarioResult>> = { profile: runProfile };
+/** Run only when named: they re-run the hot-path apps under --cpu-prof / valgrind (instructions: ~9 min). */
+const extras: Record<string, () => Promise<ScenarioResult>> = { profile: runProfile, instructions: runInstructions };
 
 function printResult(result: ScenarioResult): void {
   for (const section of result.sections) {
@@ -81,7 +83,7 @@ async function main(): Promise<void> {
   const outDir = path.join(benchDir, 'results');
   await mkdir(outDir, { recursive: true });
   const json = { machine: info, settings, elapsedSec, scenarios: Object.fromEntries(results.map((result) => [result.name, result])) };
-  // A profile-only run gets its own files, so it does not replace the scenario results.
+  // A run of opt-in scenarios only (profile, instructions) gets its own files, so it does not replace the scenario results.
   const base = chosen.every((name) => name in extras) ? chosen.join('-') : 'latest';
   await writeFile(path.join(outDir, `${base}.json`), `${JSON.stringify(json, null, 2)}\n`);
   await writeFile(path.join(outDir, `${base}.md`), markdown(results, info, elapsedSec));
