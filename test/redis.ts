@@ -2,7 +2,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, Socket } from 'node:net';
-import { afterAll, describe } from 'vitest';
+import { Redis as IORedis } from 'ioredis';
+import { createClient } from 'redis';
+import { afterAll, afterEach, describe } from 'vitest';
 
 /** True when `redis-server` is on PATH. */
 export const redisInstalled = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -38,6 +40,10 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** Starts again on the same port (empty: persistence is off). */
   restart(): Promise<void>;
+  /** SIGSTOP: the server keeps its connections but answers nothing, as a stalled Redis does. */
+  freeze(): void;
+  /** SIGCONT after freeze. */
+  thaw(): void;
   /** A raw command over a short-lived connection, for test setup and checks (RESP replies read loosely). */
   command(...args: string[]): Promise<string>;
   stop(): Promise<void>;
@@ -69,6 +75,7 @@ export async function startRedis(): Promise<RedisServer> {
     if (process === undefined || process.exitCode !== null) return;
     const exited = once(process, 'exit');
     process.kill('SIGKILL');
+    process.kill('SIGCONT');
     await exited;
   }
 
@@ -81,6 +88,8 @@ export async function startRedis(): Promise<RedisServer> {
     },
     kill,
     restart: launch,
+    freeze: () => child?.kill('SIGSTOP'),
+    thaw: () => child?.kill('SIGCONT'),
     command: (...args) => rawCommand(port, args),
     stop: kill,
   };
@@ -138,4 +147,36 @@ function rawCommand(port: number, args: readonly string[]): Promise<string> {
       socket.write(`*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`);
     });
   });
+}
+
+export type ClientKind = 'node-redis' | 'ioredis';
+export const clientKinds: readonly ClientKind[] = ['node-redis', 'ioredis'];
+
+const clients: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((close) => close().catch(() => undefined)));
+});
+
+/**
+ * A connected client with the options the README recommends: no offline queue (a command to a dead Redis fails
+ * at once instead of waiting for the reconnect) and quick reconnects. No `error` listener is added: the store
+ * must cope with a client that has none.
+ */
+export async function connectClient(kind: ClientKind, redis: RedisServer): Promise<ReturnType<typeof createClient> | IORedis> {
+  if (kind === 'node-redis') {
+    const client = createClient({
+      url: redis.url,
+      disableOfflineQueue: true,
+      socket: { reconnectStrategy: (retries: number) => Math.min(50 * (retries + 1), 500), connectTimeout: 1_000 },
+    });
+    // No temporary listener around connect(): node-redis 5's client is a prototype proxy, and removing its last
+    // listener gives the proxy an event table of its own, so listeners added later would never hear an error.
+    await client.connect();
+    clients.push(async () => client.destroy());
+    return client;
+  }
+  const client = new IORedis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (times: number) => Math.min(50 * times, 500) });
+  await once(client, 'ready');
+  clients.push(async () => client.disconnect());
+  return client;
 }

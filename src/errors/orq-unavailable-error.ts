@@ -1,7 +1,8 @@
 // What a request gets when its identity could not be had in time: 503, through Express's error handling.
 import { OrqIdentityError } from './orq-identity-error.js';
 
-export type UnavailableReason = 'timeout' | 'circuit-open' | 'failed' | 'closed';
+/** `budget`: the call budget (`budget` option) had no room for the call before its deadline. */
+export type UnavailableReason = 'timeout' | 'circuit-open' | 'failed' | 'closed' | 'budget';
 
 /**
  * Passed to `next(err)` when `failOpen` is false (its `status`, 503, is what Express's default error handler
