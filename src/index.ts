@@ -1,7 +1,9 @@
 // The public surface of express-orq-identity; everything else is internal.
 export { orqIdentity, type OrqIdentityMiddleware, type OrqIdentityOptions } from './middleware.js';
 export { createIdentityResolver, type CloseOptions, type IdentityResolver } from './resolver.js';
-export type { CacheOptions, IdentityResolverOptions } from './options.js';
+export type { BudgetOptions, CacheOptions, IdentityResolverOptions } from './options.js';
+export type { SharedOptions } from './store/shared-options.js';
+export type { RedisClientLike, SendCommand } from './store/command.js';
 export { currentOrqIdentity, runWithOrqIdentity } from './context.js';
 export { toPublicIdentity, type OrqPublicIdentity } from './public-identity.js';
 export { defaultGetUser, type UserLike } from './user.js';
@@ -13,6 +15,7 @@ export {
   OrqApiError,
   OrqIdentityError,
   OrqUnavailableError,
+  SharedStoreError,
   type OrqFailureKind,
   type OrqIdentityErrorCode,
   type OrqOperation,

@@ -3,14 +3,31 @@ import type { Orq } from '@orq-ai/node';
 import { LRUCache } from 'lru-cache';
 import type { OrqIdentityError } from './errors/orq-identity-error.js';
 import { createOrqClient } from './orq-client.js';
+import { makeSharedStore, type SharedOptions } from './store/shared-options.js';
+import type { RedisStore } from './store/redis-store.js';
 import type { OrqIdentity } from './types.js';
 
-/** Options of the in-process identity cache. */
+/** Options of the in-process identity cache (and of the shared store's entries). */
 export interface CacheOptions {
-  /** Most identities kept. Defaults to `10_000`. */
+  /** Most identities kept in this process. Defaults to `10_000`. */
   max?: number;
-  /** How long an identity is trusted, in milliseconds. Defaults to `600_000` (10 minutes). */
+  /**
+   * How long an identity is fresh, in ms: after that it is still served at once, while one background retrieve
+   * (one per fleet with `shared`) renews it. An identity deleted in orq is noticed within this. Defaults to `3_600_000` (1 hour).
+   */
+  freshMs?: number;
+  /** How long an identity stays usable (served stale while orq cannot be reached), in ms. Defaults to `604_800_000` (7 days). */
+  staleMs?: number;
+  /** @deprecated Since stale-while-revalidate, read as `freshMs` (with a warning). Defaults to `undefined`. */
   ttl?: number;
+}
+
+/** The call budget: never more than `calls` calls to orq in any rolling `windowMs`. */
+export interface BudgetOptions {
+  /** Calls allowed per window, per process (fleet-wide with `shared`). No default: required. */
+  calls: number;
+  /** The rolling window, in ms. Defaults to `60_000`. */
+  windowMs?: number;
 }
 
 /** Options of the framework-free core (`createIdentityResolver`); `orqIdentity` takes these too. */
@@ -21,8 +38,12 @@ export interface IdentityResolverOptions<TContext = undefined> {
   apiKey?: string;
   /** orq API base URL, used when no `client` is given. Defaults to `process.env.ORQ_SERVER_URL`, else the SDK's (https://api.orq.ai). */
   serverURL?: string;
-  /** Cache options, or your own `LRUCache<string, OrqIdentity>`. Defaults to `{ max: 10_000, ttl: 600_000 }`. */
+  /** Cache options, or your own `LRUCache<string, OrqIdentity>` (its `ttl` is then the usable period). Defaults to `{ max: 10_000, freshMs: 3_600_000, staleMs: 604_800_000 }`. */
   cache?: CacheOptions | LRUCache<string, OrqIdentity>;
+  /** Share identities, single flight and the call budget across instances through Redis: `{ redis: client }`. Defaults to `undefined` (this process alone). */
+  shared?: SharedOptions;
+  /** Most calls to orq in any rolling window, per process or, with `shared`, per fleet; `false` for none. Defaults to `{ calls: 300, windowMs: 60_000 }`. */
+  budget?: BudgetOptions | false;
   /** The longest one lookup (retrieve, create, their retries and queueing) may take, also when it goes on in the background after a request stopped waiting. Defaults to `10_000`. */
   lookupTimeoutMs?: number;
   /** Most calls to orq in flight at once; more wait in a queue. Defaults to `16`. */
@@ -45,6 +66,10 @@ export interface IdentityResolverOptions<TContext = undefined> {
 export interface ResolverConfig<TContext> {
   client: Orq;
   cache: LRUCache<string, OrqIdentity>;
+  freshMs: number;
+  staleMs: number;
+  store: RedisStore | undefined;
+  budget: { calls: number; windowMs: number } | undefined;
   lookupTimeoutMs: number;
   maxConcurrency: number;
   retries: number;
@@ -57,7 +82,7 @@ export interface ResolverConfig<TContext> {
 }
 
 export const resolverOptionNames = [
-  'client', 'apiKey', 'serverURL', 'cache', 'lookupTimeoutMs', 'maxConcurrency', 'retries',
+  'client', 'apiKey', 'serverURL', 'cache', 'shared', 'budget', 'lookupTimeoutMs', 'maxConcurrency', 'retries',
   'circuitBreaker', 'failureMemoryMs', 'syncProfile', 'metrics', 'onError',
 ] as const satisfies ReadonlyArray<keyof IdentityResolverOptions>;
 
@@ -94,9 +119,14 @@ export function resolveResolverConfig<TContext>(
 
   const breaker = options.circuitBreaker ?? {};
   const metrics = options.metrics ?? false;
+  const onError = neverThrowing(check.func('onError', options.onError) ?? defaultOnError);
+  const lifetimes = cacheLifetimes(check, options.cache);
   const config: ResolverConfig<TContext> = {
     client: client ?? createOrqClient(apiKey as string, serverURL),
-    cache: makeCache(check, options.cache),
+    cache: makeCache(check, options.cache, lifetimes.staleMs),
+    ...lifetimes,
+    store: makeSharedStore(check, options.shared, clientCredentials(client, apiKey, serverURL), (error) => onError(error, undefined as TContext)),
+    budget: makeBudget(check, options.budget),
     lookupTimeoutMs: check.milliseconds('lookupTimeoutMs', options.lookupTimeoutMs, 10_000),
     maxConcurrency: check.count('maxConcurrency', options.maxConcurrency, 16, 1),
     retries: check.count('retries', options.retries, 2, 0),
@@ -108,9 +138,45 @@ export function resolveResolverConfig<TContext>(
       metrics === false ? undefined
       : metrics === true ? 60_000
       : check.milliseconds('metrics.refreshMs', metrics.refreshMs, 60_000),
-    onError: neverThrowing(check.func('onError', options.onError) ?? defaultOnError),
+    onError,
   };
   return config;
+}
+
+/** What tells workspaces apart in the shared store: the key and URL given, or those of the client handed in. */
+function clientCredentials(client: Orq | undefined, apiKey: unknown, serverURL: string | undefined): { apiKey: unknown; serverURL: unknown } {
+  if (client === undefined) return { apiKey, serverURL };
+  const own = (client as unknown as { _options?: { apiKey?: unknown; serverURL?: unknown } })._options;
+  return { apiKey: own?.apiKey, serverURL: own?.serverURL ?? serverURL };
+}
+
+function cacheLifetimes(check: OptionChecker, cache: IdentityResolverOptions<unknown>['cache']): { freshMs: number; staleMs: number } {
+  const given: CacheOptions = cache === undefined || cache instanceof LRUCache || typeof cache !== 'object' || cache === null ? {} : cache;
+  let freshFallback = 3_600_000;
+  if (given.ttl !== undefined) {
+    freshFallback = check.milliseconds('cache.ttl', given.ttl, 600_000);
+    process.emitWarning(
+      'cache.ttl now means how long an identity is fresh: after it, the identity is still served while a background ' +
+        `retrieve renews it. Rename it to \`cache: { freshMs: ${given.ttl} }\`; \`staleMs\` (default 7 days) says how long it stays usable.`,
+      { code: 'ORQ_IDENTITY_CACHE_TTL_RENAMED' },
+    );
+  }
+  const freshMs = check.milliseconds('cache.freshMs', given.freshMs, freshFallback);
+  const staleMs = check.milliseconds('cache.staleMs', given.staleMs, Math.max(604_800_000, freshMs));
+  if (staleMs < freshMs) check.fail('cache.staleMs', staleMs, `pass at least \`freshMs\` (${freshMs}): an identity is usable for at least as long as it is fresh`);
+  return { freshMs, staleMs };
+}
+
+function makeBudget(check: OptionChecker, budget: unknown): { calls: number; windowMs: number } | undefined {
+  if (budget === false) return undefined;
+  if (budget === undefined) return { calls: 300, windowMs: 60_000 };
+  if (budget === null || typeof budget !== 'object') check.fail('budget', budget, 'pass `{ calls, windowMs }`, e.g. `budget: { calls: 300, windowMs: 60_000 }`, or `false` for none');
+  const given = budget as Partial<BudgetOptions>;
+  if (given.calls === undefined) check.fail('budget.calls', given.calls, 'pass the most calls to orq per window, e.g. `calls: 300`');
+  return {
+    calls: check.count('budget.calls', given.calls, 300, 1),
+    windowMs: check.milliseconds('budget.windowMs', given.windowMs, 60_000),
+  };
 }
 
 /** A throwing onError must not take a request down with it: the throw is written to stderr instead. */
@@ -124,11 +190,11 @@ function neverThrowing<TContext>(onError: (error: OrqIdentityError, context: TCo
   };
 }
 
-function makeCache(check: OptionChecker, cache: IdentityResolverOptions<unknown>['cache']): LRUCache<string, OrqIdentity> {
+function makeCache(check: OptionChecker, cache: IdentityResolverOptions<unknown>['cache'], ttl: number): LRUCache<string, OrqIdentity> {
   if (cache instanceof LRUCache) return cache;
   const given = cache ?? {};
-  if (typeof given !== 'object' || given === null) check.fail('cache', given, 'pass `{ max, ttl }` or an LRUCache');
-  const ttl = check.milliseconds('cache.ttl', given.ttl, 600_000);
+  if (typeof given !== 'object' || given === null) check.fail('cache', given, 'pass `{ max, freshMs, staleMs }` or an LRUCache');
+  // The cache's own ttl is the usable period: freshness is tracked beside it, so a stale identity is still there to serve.
   return new LRUCache<string, OrqIdentity>({
     max: check.count('cache.max', given.max, 10_000, 1),
     ttl,

@@ -1,8 +1,10 @@
-// The framework-free core, as one flow: validate → cache → coalesce → retrieve → create → verify.
-// How each call is made lives in calls/, reporting in reporter.ts, work after the answer in background-updates.ts.
+// The framework-free core, as one flow: validate → cache → shared store → coalesce (in process, then fleet) →
+// retrieve → create → verify. How each call is made lives in calls/, Redis in store/, reporting in reporter.ts,
+// work after the answer (sync, stale-while-revalidate refreshes) in background-updates.ts.
 import { LRUCache } from 'lru-cache';
 import { BackgroundTasks } from './background-tasks.js';
 import { BackgroundUpdates } from './background-updates.js';
+import type { CallPriority } from './calls/budget.js';
 import type { BreakerState } from './calls/circuit-breaker.js';
 import { CallPolicy } from './calls/policy.js';
 import { IdentityMismatchError } from './errors/identity-mismatch-error.js';
@@ -13,6 +15,8 @@ import { OrqUnavailableError } from './errors/orq-unavailable-error.js';
 import { resolveResolverConfig, type IdentityResolverOptions, type ResolverConfig } from './options.js';
 import { createIdentityApi, type IdentityApi } from './orq-client.js';
 import { Reporter } from './reporter.js';
+import { fleetSingleFlight, FleetWaitTimeout } from './store/fleet-single-flight.js';
+import { unavailable, type StoredIdentity } from './store/redis-store.js';
 import type { OrqIdentity, OrqUser } from './types.js';
 import { checkUser, type CheckedUser } from './user.js';
 
@@ -79,9 +83,12 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
       policy: this.policy,
       reporter: this.reporter,
       tasks: this.tasks,
+      store: config.store,
       lookupTimeoutMs: config.lookupTimeoutMs,
+      freshMs: config.freshMs,
+      staleMs: config.staleMs,
       metricsRefreshMs: config.metricsRefreshMs,
-      retrieve: (externalId, deadline, context) => this.retrieve(externalId, deadline, context),
+      retrieve: (externalId, deadline, context, priority) => this.retrieve(externalId, deadline, context, false, priority),
       isClosed: () => this.closed,
     });
   }
@@ -92,7 +99,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
 
   cached(externalId: string, context?: TContext): OrqIdentity | undefined {
     const identity = this.cache.get(externalId);
-    if (identity !== undefined && this.config.metricsRefreshMs !== undefined) this.updates.refreshMetricsIfDue(identity, context);
+    if (identity !== undefined) this.updates.refreshIfDue(identity, context);
     return identity;
   }
 
@@ -135,9 +142,12 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     }
     if (this.policy.isOpen) return Promise.reject(this.policy.circuitOpenError(externalId));
 
-    const lookup = this.lookup(checked, context).then(
-      (identity) => {
-        this.cache.set(externalId, identity);
+    const lookup = this.lookupShared(checked, context).then(
+      ({ identity, fetchedAt }) => {
+        // An answer another instance fetched earlier is usable for what is left of its staleMs, not a whole new one.
+        const usableMs = this.config.staleMs - (Date.now() - fetchedAt);
+        this.cache.set(externalId, identity, usableMs < this.config.staleMs ? { ttl: Math.max(1, usableMs) } : undefined);
+        this.updates.noteFetched(identity, fetchedAt);
         if (this.config.syncProfile) this.updates.syncProfile(identity, checked.user, context);
         return identity;
       },
@@ -148,6 +158,28 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     this.lookups.set(externalId, lookup);
     this.tasks.track(lookup.finally(() => this.lookups.delete(externalId)));
     return lookup;
+  }
+
+  /**
+   * The shared store, then orq once per fleet: the lease holder looks the user up and writes the answer, the other
+   * instances read it. Without a store, or while it fails, this process looks the user up itself.
+   */
+  private async lookupShared(checked: CheckedUser, context: TContext | undefined): Promise<StoredIdentity> {
+    const store = this.config.store;
+    if (store === undefined) return { identity: await this.lookup(checked, context), fetchedAt: Date.now() };
+    const externalId = checked.user.externalId;
+    const shared = await store.readIdentity(externalId);
+    if (shared !== undefined && shared !== unavailable) return shared;
+    const { lookupTimeoutMs, staleMs } = this.config;
+    try {
+      const flight = await fleetSingleFlight(store, externalId, {
+        leaseMs: lookupTimeoutMs, deadline: Date.now() + lookupTimeoutMs, keepMs: staleMs, work: () => this.lookup(checked, context),
+      });
+      return flight.entry;
+    } catch (error) {
+      if (!(error instanceof FleetWaitTimeout)) throw error;
+      throw new OrqUnavailableError(`No orq identity for user ${JSON.stringify(externalId)}: ${error.message} (lookupTimeoutMs, ${lookupTimeoutMs} ms).`, 'timeout', externalId, error);
+    }
   }
 
   /** retrieve → create on a 404 → verify the answer is this user's. */
@@ -176,13 +208,9 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     return created;
   }
 
-  private retrieve(externalId: string, deadline: number, context: TContext | undefined, urgent = false): Promise<OrqIdentity | undefined> {
+  private retrieve(externalId: string, deadline: number, context: TContext | undefined, urgent = false, priority: CallPriority = 'lookup'): Promise<OrqIdentity | undefined> {
     const includeMetrics = this.config.metricsRefreshMs !== undefined;
-    return this.policy.call('retrieve', externalId, deadline, async (options) => {
-      const identity = await this.api.retrieve(externalId, { ...options, includeMetrics });
-      if (identity !== undefined && includeMetrics) this.updates.noteMetricsFetched(identity);
-      return identity;
-    }, context, urgent);
+    return this.policy.call('retrieve', externalId, deadline, (options) => this.api.retrieve(externalId, { ...options, includeMetrics }), context, urgent, priority);
   }
 
   /** Turns a lookup's failure into what waiting requests see, reporting it and remembering it for a while. */

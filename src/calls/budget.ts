@@ -57,14 +57,15 @@ export class CallBudget {
 
   /**
    * Waits for room for one call, at most until `deadline` (epoch ms). Resolves to undefined when the call may go
-   * (and counts it), or to why it may not: then it gave up at once, without waiting for a room it could not reach.
+   * (and counts it), or to why it may not: paused after a 429, or no room before the deadline (then it gave up at
+   * once, without waiting for a room it could not reach).
    */
   async acquire(priority: CallPriority, deadline: number): Promise<BudgetDenial | undefined> {
     for (;;) {
       const denial = await this.tryTake(priority);
       if (denial === undefined) return undefined;
-      const now = this.now();
-      if (now + denial.waitMs > deadline) return denial;
+      // A pause is not waited out: like an open circuit, it lets requests go on without identities at once.
+      if (denial.reason === 'paused' || this.now() + denial.waitMs > deadline) return denial;
       // A little jitter, so waiters woken by the same expiring call do not all ask at the same instant.
       await sleep(denial.waitMs + Math.random() * 10);
     }

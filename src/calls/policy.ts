@@ -1,8 +1,10 @@
-// How one call to orq is made: through the concurrency limit and the circuit breaker, retried while its deadline allows.
+// How one call to orq is made: breaker → budget → concurrency limit, retried while its deadline allows.
 import { OrqApiError, type OrqOperation } from '../errors/orq-api-error.js';
 import { OrqUnavailableError } from '../errors/orq-unavailable-error.js';
 import type { CallOptions } from '../orq-client.js';
 import type { Reporter } from '../reporter.js';
+import type { RedisStore } from '../store/redis-store.js';
+import { CallBudget, type BudgetDenial, type CallPriority } from './budget.js';
 import { CircuitBreaker, type BreakerState, type BreakerTicket } from './circuit-breaker.js';
 import { ConcurrencyLimit, DeadlineExceededError } from './concurrency-limit.js';
 
@@ -12,6 +14,8 @@ export interface CallPolicyConfig {
   retries: number;
   failureThreshold: number;
   cooldownMs: number;
+  budget: { calls: number; windowMs: number } | undefined;
+  store: RedisStore | undefined;
 }
 
 /** A call given less time than this would only add load: it fails as past its deadline instead. */
@@ -20,6 +24,9 @@ const minimumCallMs = 50;
 export class CallPolicy<TContext> {
   private readonly breaker: CircuitBreaker;
   private readonly limit: ConcurrencyLimit;
+  private readonly budget: CallBudget | undefined;
+  /** When the budget's exhaustion was last reported: once per window, not once per refused call. */
+  private budgetReportedAt = 0;
 
   constructor(
     private readonly config: CallPolicyConfig,
@@ -27,14 +34,25 @@ export class CallPolicy<TContext> {
   ) {
     this.breaker = new CircuitBreaker({ failureThreshold: config.failureThreshold, cooldownMs: config.cooldownMs });
     this.limit = new ConcurrencyLimit(config.maxConcurrency);
+    if (config.budget !== undefined) {
+      this.budget = new CallBudget({
+        ...config.budget,
+        store: config.store,
+        onPause: (pauseMs, source) => {
+          // A pause of our own was reported when our breaker opened on the 429.
+          if (source === 'fleet') this.reporter.report(this.pausedError(pauseMs, undefined), undefined);
+        },
+      });
+    }
   }
 
   get circuit(): BreakerState {
     return this.breaker.state;
   }
 
+  /** True while no call may go: the breaker is open, or the fleet is paused after a 429. Synchronous. */
   get isOpen(): boolean {
-    return this.breaker.state === 'open';
+    return this.breaker.state === 'open' || (this.budget !== undefined && this.budget.pausedForMs > 0);
   }
 
   /** One call to orq: through the concurrency limit and the breaker, retried while the deadline allows. */
@@ -45,11 +63,16 @@ export class CallPolicy<TContext> {
     send: (options: CallOptions) => Promise<T>,
     context: TContext | undefined,
     urgent = false,
+    priority: CallPriority = 'lookup',
   ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const remaining = deadline - Date.now();
-      if (remaining < minimumCallMs) throw this.deadlineError(operation, externalId);
+      if (deadline - Date.now() < minimumCallMs) throw this.deadlineError(operation, externalId);
       if (this.breaker.state === 'open') throw this.circuitOpenError(externalId);
+      if (this.budget !== undefined) {
+        const denial = await this.budget.acquire(priority, deadline - minimumCallMs);
+        if (denial !== undefined) throw this.budgetError(denial, operation, externalId, context);
+      }
+      const remaining = deadline - Date.now();
       let retryDelay: number | undefined;
       try {
         return await this.limit.run(async () => {
@@ -75,7 +98,35 @@ export class CallPolicy<TContext> {
     }
   }
 
+  /** Refused by the budget: a pause is the circuit being open; exhaustion is reported once per window, not per call. */
+  private budgetError(denial: BudgetDenial, operation: OrqOperation, externalId: string, context: TContext | undefined): OrqUnavailableError {
+    if (denial.reason === 'paused') return this.pausedError(denial.waitMs, externalId);
+    const { calls, windowMs } = this.config.budget as { calls: number; windowMs: number };
+    const error = new OrqUnavailableError(
+      `The call budget (${calls} calls to orq per ${windowMs} ms${this.config.store === undefined ? ' in this process' : ' across the fleet'}) ` +
+        `had no room for the ${operation} of user ${JSON.stringify(externalId)} before its deadline; it is tried again on a later request. ` +
+        'Raise `budget.calls` if your orq plan allows more.',
+      'budget', externalId,
+    );
+    const now = Date.now();
+    if (now - this.budgetReportedAt >= windowMs) {
+      this.budgetReportedAt = now;
+      this.reporter.report(error, context);
+    } else {
+      this.reporter.markReported(error);
+    }
+    return error;
+  }
+
+  private pausedError(pauseMs: number, externalId: string | undefined): OrqUnavailableError {
+    return new OrqUnavailableError(
+      `orq rate-limited this workspace (HTTP 429); calls to orq are paused on every instance for about ${Math.ceil(pauseMs / 1000)} s; meanwhile requests go on without new identities.`,
+      'circuit-open', externalId,
+    );
+  }
+
   circuitOpenError(externalId: string): OrqUnavailableError {
+    if (this.breaker.state !== 'open' && this.budget !== undefined && this.budget.pausedForMs > 0) return this.pausedError(this.budget.pausedForMs, externalId);
     return new OrqUnavailableError(
       `Calls to orq are paused after repeated failures (about ${Math.ceil(this.breaker.retryInMs / 1000)} s left); the request goes on without an identity.`,
       'circuit-open', externalId,
@@ -104,6 +155,7 @@ export class CallPolicy<TContext> {
       error.kind === 'rate-limited' ? (error.retryAfterMs ?? this.config.cooldownMs)
       : error.kind === 'unauthorized' ? this.config.cooldownMs
       : undefined;
+    if (error.kind === 'rate-limited') this.budget?.pause(pauseMs as number);
     if (this.breaker.recordFailure(ticket, pauseMs)) {
       const pause = Math.ceil(this.breaker.retryInMs / 1000);
       const opened = new OrqUnavailableError(

@@ -1,7 +1,7 @@
 // The shared store on Redis: identities, leases and the fleet's call budget, each command with its own deadline and
 // the whole store behind its own breaker, so a slow or dead Redis costs a request at most one short deadline.
 import { randomBytes } from 'node:crypto';
-import { CircuitBreaker, type BreakerTicket } from '../circuit-breaker.js';
+import { CircuitBreaker, type BreakerTicket } from '../calls/circuit-breaker.js';
 import { SharedStoreError } from '../errors/shared-store-error.js';
 import { identityFromWire } from '../orq-client.js';
 import type { OrqIdentity } from '../types.js';
@@ -74,6 +74,11 @@ export class RedisStore {
   async writeIdentity(entry: StoredIdentity, keepMs: number): Promise<void> {
     const value = JSON.stringify({ v: valueVersion, at: entry.fetchedAt, identity: entry.identity });
     await this.run(['SET', this.userKey(entry.identity.externalId, 'identity'), value, 'PX', String(Math.ceil(keepMs))]);
+  }
+
+  /** Forgets an identity orq no longer has, so no instance adopts it from the store. */
+  async deleteIdentity(externalId: string): Promise<void> {
+    await this.run(['DEL', this.userKey(externalId, 'identity')]);
   }
 
   /** `SET NX PX`: the lease when we got it, undefined when another instance holds it. */
