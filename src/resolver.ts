@@ -15,7 +15,7 @@ import { OrqUnavailableError } from './errors/orq-unavailable-error.js';
 import { resolveResolverConfig, type IdentityResolverOptions, type ResolverConfig } from './options.js';
 import { createIdentityApi, type IdentityApi } from './orq-client.js';
 import { Reporter } from './reporter.js';
-import { fleetSingleFlight, FleetWaitTimeout } from './store/fleet-single-flight.js';
+import { fleetSingleFlight } from './store/fleet-single-flight.js';
 import { unavailable, type StoredIdentity } from './store/redis-store.js';
 import type { OrqIdentity, OrqUser } from './types.js';
 import { checkUser, type CheckedUser } from './user.js';
@@ -171,15 +171,11 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     const shared = await store.readIdentity(externalId);
     if (shared !== undefined && shared !== unavailable) return shared;
     const { lookupTimeoutMs, staleMs } = this.config;
-    try {
-      const flight = await fleetSingleFlight(store, externalId, {
-        leaseMs: lookupTimeoutMs, deadline: Date.now() + lookupTimeoutMs, keepMs: staleMs, work: () => this.lookup(checked, context),
-      });
-      return flight.entry;
-    } catch (error) {
-      if (!(error instanceof FleetWaitTimeout)) throw error;
-      throw new OrqUnavailableError(`No orq identity for user ${JSON.stringify(externalId)}: ${error.message} (lookupTimeoutMs, ${lookupTimeoutMs} ms).`, 'timeout', externalId, error);
-    }
+    // A quarter of the lookup's time to wait for another instance's answer, the rest to look it up here if none comes.
+    const flight = await fleetSingleFlight(store, externalId, {
+      leaseMs: lookupTimeoutMs, deadline: Date.now() + lookupTimeoutMs / 4, keepMs: staleMs, work: () => this.lookup(checked, context),
+    });
+    return flight.entry;
   }
 
   /** retrieve → create on a 404 → verify the answer is this user's. */

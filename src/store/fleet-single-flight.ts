@@ -6,7 +6,10 @@ import { unavailable, type RedisStore, type StoredIdentity } from './redis-store
 export interface FleetFlightOptions {
   /** How long a lease holds when its holder dies without releasing it; the holder's lookup deadline. */
   leaseMs: number;
-  /** Epoch ms after which waiting for another instance stops. */
+  /**
+   * Epoch ms after which waiting for another instance stops and this one looks the user up itself: a holder that
+   * lost Redis mid-lookup can neither write its answer nor release its lease, and must not strand the others.
+   */
   deadline: number;
   /** The work only the lease holder does; its identity is written for the others. */
   work: () => Promise<OrqIdentity>;
@@ -43,9 +46,8 @@ export async function fleetSingleFlight(store: RedisStore, externalId: string, o
         await store.releaseLease(externalId, 'lookup', lease);
       }
     }
-    if (Date.now() + pollMs > options.deadline) {
-      throw new FleetWaitTimeout(externalId);
-    }
+    // Past our patience: look the user up here. Should the holder be alive after all, orq's create conflict settles it.
+    if (Date.now() + pollMs > options.deadline) return own(store, options);
     await sleep(pollMs);
     pollMs = Math.min(maxPollMs, pollMs * 2);
     const entry = await store.readIdentity(externalId);
@@ -61,14 +63,6 @@ async function own(store: RedisStore, options: FleetFlightOptions): Promise<Flig
   const entry = { identity, fetchedAt: Date.now() };
   await store.writeIdentity(entry, options.keepMs);
   return { entry, source: 'own' };
-}
-
-/** Another instance held the lease until the lookup's deadline without writing an answer. */
-export class FleetWaitTimeout extends Error {
-  override name = 'FleetWaitTimeout' as const;
-  constructor(readonly externalId: string) {
-    super(`another instance was looking up user ${JSON.stringify(externalId)} and had not finished by the lookup's deadline`);
-  }
 }
 
 function sleep(ms: number): Promise<void> {

@@ -203,14 +203,30 @@ describeRedis('fleet single flight', () => {
     expect(calls).toBe(2);
   });
 
-  it('a holder that died keeps its lease only until leaseMs; a waiter gives up at its deadline before that', async () => {
+  it('a holder that lost Redis strands no one: a waiter looks the user up itself once its patience ends', async () => {
     const redis = await startRedis();
     const [store] = await fleetOf(1, redis) as [RedisStore];
-    expect(await store.acquireLease('u1', 'lookup', 400)).toBeDefined();
-    const work = async () => identity('u1');
-    await expect(fleetSingleFlight(store, 'u1', { leaseMs: 400, deadline: Date.now() + 150, keepMs: 60_000, work })).rejects.toThrow(/had not finished by the lookup's deadline/);
-    const result = await fleetSingleFlight(store, 'u1', { leaseMs: 400, deadline: Date.now() + 2_000, keepMs: 60_000, work });
+    // A lease nobody will write for or release (its holder lost Redis mid-lookup).
+    expect(await store.acquireLease('u1', 'lookup', 60_000)).toBeDefined();
+    const started = Date.now();
+    const result = await fleetSingleFlight(store, 'u1', { leaseMs: 60_000, deadline: Date.now() + 200, keepMs: 60_000, work: async () => identity('u1') });
     expect(result.source).toBe('own');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(await store.readIdentity('u1')).toMatchObject({ identity: identity('u1') });
+  });
+
+  it('a holder that died keeps its lease only until leaseMs: then a waiter takes it', async () => {
+    const redis = await startRedis();
+    const [store] = await fleetOf(1, redis) as [RedisStore];
+    expect(await store.acquireLease('u1', 'lookup', 200)).toBeDefined();
+    let ran = 0;
+    const result = await fleetSingleFlight(store, 'u1', { leaseMs: 200, deadline: Date.now() + 5_000, keepMs: 60_000, work: async () => {
+      ran += 1;
+      return identity('u1');
+    } });
+    expect(result.source).toBe('own');
+    expect(ran).toBe(1);
   });
 
   it('without Redis the work runs here: never a failed lookup because the store is down', async () => {
