@@ -105,7 +105,7 @@ export interface AppSpec {
   /** For map: the ids whose identities the Map holds. */
   mapUsers?: { prefix: string; count: number };
   /** For orq: the emulator to use and options for orqIdentity (JSON-safe ones only). */
-  orq?: { url: string; apiKey: string; options?: Record<string, unknown> };
+  orq?: { url: string; apiKey: string; options?: Record<string, unknown>; redisUrl?: string };
 }
 
 export interface AppStats {

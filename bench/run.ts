@@ -3,6 +3,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runColdPath } from './cold-path.js';
+import { runFleet } from './fleet.js';
 import { runHotPath } from './hot-path.js';
 import { runInstructions } from './instructions.js';
 import { benchDir, goalMark, log, machine, markdownTable, settings, textTable, type ScenarioResult } from './lib.js';
@@ -15,6 +16,7 @@ const scenarios: Record<string, () => Promise<ScenarioResult>> = {
   'cold-path': runColdPath,
   outage: runOutage,
   memory: runMemory,
+  fleet: runFleet,
 };
 /** Run only when named: they re-run the hot-path apps under --cpu-prof / valgrind (instructions: ~9 min). */
 const extras: Record<string, () => Promise<ScenarioResult>> = { profile: runProfile, instructions: runInstructions };

@@ -33,6 +33,8 @@ export interface EmulatorCall {
   /** Parsed JSON body; the raw text when it is not JSON; undefined when empty. */
   readonly body: unknown;
   readonly status: CallStatus;
+  /** When the request arrived (epoch ms): how a test checks what orq saw per time window. */
+  readonly at: number;
 }
 
 export type FaultEffect =
@@ -689,12 +691,13 @@ export async function startOrqEmulator(options: OrqEmulatorOptions = {}): Promis
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const at = Date.now();
     const request = await parseRequest(req);
     const route = classifyRoute(request.method, request.path);
     const fault = faults.take(route.operation);
     const reply = resolveReply(route, request, fault);
     const { bodyInvalid: _bodyInvalid, ...recorded } = request;
-    calls.push({ ...recorded, operation: route.operation, status: replyStatus(reply) });
+    calls.push({ ...recorded, operation: route.operation, status: replyStatus(reply), at });
     sendLater(res, reply, latencyMs + (fault?.kind === 'latency' ? fault.ms : 0));
   }
 
