@@ -69,7 +69,8 @@ export class CallPolicy<TContext> {
       if (deadline - Date.now() < minimumCallMs) throw this.deadlineError(operation, externalId);
       if (this.breaker.state === 'open') throw this.circuitOpenError(externalId);
       if (this.budget !== undefined) {
-        const denial = await this.budget.acquire(priority, deadline - minimumCallMs);
+        // The create or a retry of a lookup under way finishes before new lookups start, as in the concurrency limit.
+        const denial = await this.budget.acquire(priority === 'lookup' && (urgent || attempt > 0) ? 'finish' : priority, deadline - minimumCallMs);
         if (denial !== undefined) throw this.budgetError(denial, operation, externalId, context);
       }
       const remaining = deadline - Date.now();
