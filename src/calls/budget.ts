@@ -81,8 +81,8 @@ export class CallBudget {
       if (denial.reason === 'paused' || this.now() + denial.waitMs > deadline) return denial;
       this.waiting[rank[priority]] = (this.waiting[rank[priority]] ?? 0) + 1;
       try {
-        // A little jitter, so waiters woken by the same expiring call do not all ask at the same instant.
-        await sleep(denial.waitMs + Math.random() * 10);
+        // Jitter, so the waiters woken by the same expiring call do not all ask at the same instant.
+        await sleep(denial.waitMs + Math.random() * Math.min(50, denial.waitMs));
       } finally {
         this.waiting[rank[priority]] = (this.waiting[rank[priority]] ?? 1) - 1;
       }
@@ -166,7 +166,7 @@ export class CallBudget {
 }
 
 /** How often a call behind higher-priority waiters looks again. */
-const waitingStepMs = 10;
+const waitingStepMs = 50;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
