@@ -38,6 +38,16 @@ function sendToAll(fleet: FleetInstance[], users: string[]): Promise<Answer[]> {
   return Promise.all(users.flatMap((user) => fleet.map((instance) => instance.whoami(user))));
 }
 
+/** Waits until orq has received no call for 500 ms (at most 20 s): background lookups have finished. */
+async function settle(emulator: OrqEmulator): Promise<void> {
+  const started = Date.now();
+  let last = -1;
+  while (emulator.count() !== last && Date.now() - started < 20_000) {
+    last = emulator.count();
+    await sleep(500);
+  }
+}
+
 async function stopAll(fleet: FleetInstance[]): Promise<void> {
   await Promise.all(fleet.map((instance) => instance.stop()));
 }
@@ -50,10 +60,15 @@ async function newUsersAndRestart(redis: RedisServer, sections: Section[], goals
   try {
     log(`fleet: starting ${instances} instances`);
     const first = await startFleet(instances, spec);
-    await Promise.all(first.map((instance) => instance.whoami()));
+    // One user of its own per instance first: the SDK's first call loads and compiles its code (seconds on this box).
+    await Promise.all(first.map((instance, index) => instance.whoami(`fleet-warm-${index}`)));
+    await settle(emulator);
+    emulator.resetCalls();
     const users = userIds('fleet-new', newUserCount);
     log(`fleet: ${newUserCount} new users, each sent to all ${instances} instances at once`);
     const answers = await sendToAll(first, users);
+    // Requests that stopped waiting at timeoutMs leave their lookups running: count once they are all done.
+    await settle(emulator);
     const retrieves = emulator.count('retrieve');
     const creates = emulator.count('create');
     const duplicateCreates = emulator.calls.filter((call) => call.operation === 'create' && call.status !== 201).length;

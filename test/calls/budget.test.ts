@@ -4,17 +4,7 @@ import { CallBudget, type CallPriority } from '../../src/calls/budget.js';
 import { commandFunction, guardErrorEvents, type SendCommand } from '../../src/store/command.js';
 import { RedisStore } from '../../src/store/redis-store.js';
 import { connectClient, describeRedis, startRedis, type RedisServer } from '../redis.js';
-
-/** The most grants inside any window of `windowMs` (a call at t counts in [t, t + windowMs)). */
-function busiestWindow(times: readonly number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let most = 0;
-  for (let start = 0, end = 0; end < sorted.length; end++) {
-    while ((sorted[end] as number) - (sorted[start] as number) >= windowMs) start++;
-    most = Math.max(most, end - start + 1);
-  }
-  return most;
-}
+import { busiestWindow } from '../busiest-window.js';
 
 async function grantTimes(budgets: readonly CallBudget[], count: number, priority: CallPriority, deadlineMs: number): Promise<{ granted: number[]; denied: number }> {
   const granted: number[] = [];
