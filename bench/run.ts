@@ -86,7 +86,8 @@ async function main(): Promise<void> {
   await mkdir(outDir, { recursive: true });
   const json = { machine: info, settings, elapsedSec, scenarios: Object.fromEntries(results.map((result) => [result.name, result])) };
   // A run of opt-in scenarios only (profile, instructions) gets its own files, so it does not replace the scenario results.
-  const base = chosen.every((name) => name in extras) ? chosen.join('-') : 'latest';
+  // So does a run of the fleet scenario alone (it needs redis-server, and its figures are published on their own).
+  const base = chosen.every((name) => name in extras) || chosen.join() === 'fleet' ? chosen.join('-') : 'latest';
   await writeFile(path.join(outDir, `${base}.json`), `${JSON.stringify(json, null, 2)}\n`);
   await writeFile(path.join(outDir, `${base}.md`), markdown(results, info, elapsedSec));
   process.stdout.write(`\nTotal ${Math.round(elapsedSec)} s. Wrote bench/results/${base}.json and ${base}.md.\n`);
