@@ -5,8 +5,8 @@ import { OrqIdentityError } from './errors/orq-identity-error.js';
 import { OrqUnavailableError } from './errors/orq-unavailable-error.js';
 import { OptionChecker, resolveResolverConfig, resolverOptionNames, type IdentityResolverOptions } from './options.js';
 import { Resolver, type CloseOptions, type IdentityResolver } from './resolver.js';
-import type { OrqIdentity } from './types.js';
-import { defaultGetUser, externalIdProblem, type UserLike } from './user.js';
+import type { OrqIdentity, OrqUser } from './types.js';
+import { defaultGetUser, errorText, externalIdOf, externalIdProblem, snapshotUser, type UserLike } from './user.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace -- Express's own augmentation point
@@ -59,10 +59,11 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
     else storage.run(identity, next);
   }
 
-  /** Everything after getUser, for a user given at once or through a promise alike. */
-  function attachUser(req: Request, found: UserLike, next: NextFunction): void {
+  /** Everything after getUser, for a user given at once or through a promise alike. Never throws, whatever `found` does when read. */
+  function attachUser(req: Request, found: unknown, next: NextFunction): void {
     if (found === null || found === undefined) return next();
-    const externalId = typeof found === 'string' ? found : (found as { externalId?: unknown }).externalId;
+    // Read once: a getter or Proxy is never asked twice, and a throwing one is refused (InvalidUserError), not thrown.
+    const externalId = externalIdOf(found);
     if (typeof externalId === 'string') {
       // The hot path: a cached user is attached synchronously, with no promise and no allocation.
       const identity = resolver.cached(externalId, req);
@@ -72,7 +73,7 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
       // goes the long way, to be reported.
       if (failOpen && resolver.isBackingOff(externalId) && externalIdProblem(externalId) === undefined) return next();
     }
-    resolver.resolve(found, req, timeoutMs).then(
+    resolver.resolve(snapshotUser(found, externalId) as OrqUser | string, req, timeoutMs).then(
       (identity) => attach(req, identity, next),
       (error: unknown) => {
         if (!failOpen && error instanceof OrqUnavailableError) next(error);
@@ -84,7 +85,7 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
   function reportGetUserFailure(req: Request, error: unknown): void {
     report(
       new OrqIdentityError(
-        `getUser threw (${error instanceof Error ? error.message : String(error)}); the request goes on without an identity.`,
+        `getUser threw (${errorText(error)}); the request goes on without an identity.`,
         { code: 'ORQ_IDENTITY_GET_USER_FAILED', cause: error },
       ),
       req,
@@ -92,24 +93,29 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
   }
 
   const middleware = function orqIdentityMiddleware(req: Request, _res: Response, next: NextFunction): void {
-    let found: UserLike | Promise<UserLike>;
+    let found: unknown;
     try {
       found = getUser(req);
+      // `then` is read once, inside the try: a thenable Proxy or getter may throw, and must not be asked twice.
+      const then = found !== null && typeof found === 'object' ? (found as { then?: unknown }).then : undefined;
+      if (typeof then === 'function') {
+        const thenable = found;
+        new Promise<unknown>((resolve, reject) => {
+          (then as (onFulfilled: (value: unknown) => void, onRejected: (reason: unknown) => void) => unknown).call(thenable, resolve, reject);
+        }).then(
+          (user) => attachUser(req, user, next),
+          (error: unknown) => {
+            reportGetUserFailure(req, error);
+            next();
+          },
+        );
+        return;
+      }
     } catch (error) {
       reportGetUserFailure(req, error);
       return next();
     }
-    if (found !== null && typeof found === 'object' && typeof (found as { then?: unknown }).then === 'function') {
-      (found as Promise<UserLike>).then(
-        (user) => attachUser(req, user, next),
-        (error: unknown) => {
-          reportGetUserFailure(req, error);
-          next();
-        },
-      );
-      return;
-    }
-    attachUser(req, found as UserLike, next);
+    attachUser(req, found, next);
   } as OrqIdentityMiddleware;
 
   Object.defineProperties(middleware, {
