@@ -2,7 +2,7 @@
 import type { Orq } from '@orq-ai/node';
 import { LRUCache } from 'lru-cache';
 import type { OrqIdentityError } from './errors/orq-identity-error.js';
-import { createOrqClient } from './orq-client.js';
+import { createOrqClient, readApiKey } from './orq-client.js';
 import type { OrqIdentity } from './types.js';
 
 /** Options of the in-process identity cache. */
@@ -89,6 +89,8 @@ export function resolveResolverConfig<TContext>(
       `${caller}: no orq API key. Set ORQ_API_KEY, pass \`apiKey\`, or pass your own \`client: new Orq({ apiKey })\`.`,
     );
   }
+  const keySource = client !== undefined ? 'the `client` you passed' : options.apiKey !== undefined ? '`apiKey`' : 'ORQ_API_KEY';
+  checkApiKey(caller, client === undefined ? apiKey : readApiKey(client), keySource);
   const serverURL = options.serverURL ?? nonEmpty(process.env.ORQ_SERVER_URL);
   if (serverURL !== undefined) check.url('serverURL', serverURL);
 
@@ -136,6 +138,27 @@ function makeCache(check: OptionChecker, cache: IdentityResolverOptions<unknown>
     // a tenth of the ttl, at most a second, keeps expiry precise enough and the hot path cheaper.
     ttlResolution: Math.min(1_000, Math.max(1, Math.floor(ttl / 10))),
   });
+}
+
+/**
+ * A key that cannot travel in an HTTP header fails every call, and the runtime's error quotes the header,
+ * key included; refused here, once, without ever printing the key.
+ */
+function checkApiKey(caller: string, apiKey: unknown, source: string): void {
+  if (typeof apiKey !== 'string') return;
+  for (let index = 0; index < apiKey.length; index++) {
+    const code = apiKey.charCodeAt(index);
+    const problem =
+      code < 0x20 || code === 0x7f ? 'a control character (a newline, NUL, tab…)'
+      : code > 0xff ? 'a character that an HTTP header cannot carry'
+      : undefined;
+    if (problem !== undefined) {
+      throw new TypeError(
+        `${caller}: the orq API key from ${source} contains ${problem} at position ${index} of ${apiKey.length}; ` +
+          'the key is not shown. Remove it (a trailing newline from a secrets file or `echo` is the usual cause).',
+      );
+    }
+  }
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

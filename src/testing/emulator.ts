@@ -37,6 +37,10 @@ export interface EmulatorCall {
 
 export type FaultEffect =
   | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
+  /** The body exactly as given (invalid JSON, empty), and no content type unless `headers` sets one. */
+  | { kind: 'raw'; status: number; body?: string; headers?: Record<string, string> }
+  /** A JSON body echoing the request's headers, as some gateways and proxies do on errors (Authorization included). */
+  | { kind: 'echo'; status: number }
   | { kind: 'hang' }
   | { kind: 'reset' }
   | { kind: 'latency'; ms: number };
@@ -375,6 +379,7 @@ interface ParsedRequest {
 
 type Reply =
   | { kind: 'json'; status: number; body: unknown; headers?: Record<string, string> }
+  | { kind: 'raw'; status: number; body: string; headers?: Record<string, string> }
   | { kind: 'hang' }
   | { kind: 'reset' };
 
@@ -423,10 +428,14 @@ async function parseRequest(req: IncomingMessage): Promise<ParsedRequest> {
   };
 }
 
-function faultReply(fault: Fault): Reply | undefined {
+function faultReply(fault: Fault, request: ParsedRequest): Reply | undefined {
   switch (fault.kind) {
     case 'status':
       return json(fault.status, fault.body ?? { error: `Injected ${fault.status}` }, fault.headers);
+    case 'raw':
+      return { kind: 'raw', status: fault.status, body: fault.body ?? '', headers: fault.headers };
+    case 'echo':
+      return json(fault.status, { error: 'Echoing your request', headers: request.headers });
     case 'hang':
     case 'reset':
       return { kind: fault.kind };
@@ -436,13 +445,18 @@ function faultReply(fault: Fault): Reply | undefined {
 }
 
 function replyStatus(reply: Reply): CallStatus {
-  return reply.kind === 'json' ? reply.status : reply.kind;
+  return reply.kind === 'json' || reply.kind === 'raw' ? reply.status : reply.kind;
 }
 
 function send(res: ServerResponse, reply: Reply): void {
   if (reply.kind === 'hang' || res.destroyed) return;
   if (reply.kind === 'reset') {
     res.socket?.destroy();
+    return;
+  }
+  if (reply.kind === 'raw') {
+    res.writeHead(reply.status, reply.headers);
+    res.end(reply.body);
     return;
   }
   res.writeHead(reply.status, { ...reply.headers, 'content-type': 'application/json' });
@@ -669,7 +683,7 @@ export async function startOrqEmulator(options: OrqEmulatorOptions = {}): Promis
 
   // Faults come first because they stand in for the network and gateway, which act before auth.
   function resolveReply(route: Route, request: ParsedRequest, fault: Fault | undefined): Reply {
-    const injected = fault === undefined ? undefined : faultReply(fault);
+    const injected = fault === undefined ? undefined : faultReply(fault, request);
     if (injected !== undefined) return injected;
     if (request.headers.authorization !== `Bearer ${apiKey}`) return json(401, { error: 'Unauthorized' });
     return dispatch(ctx, route, request);
