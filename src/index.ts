@@ -1,10 +1,10 @@
 // The public surface of express-orq-identity; everything else is internal.
 export { orqIdentity, type OrqIdentityMiddleware, type OrqIdentityOptions } from './middleware.js';
-export { createIdentityResolver, type CloseOptions, type IdentityResolver } from './resolver.js';
+export { createIdentityResolver, type CloseOptions, type IdentityResolver, type ResolvableUser } from './resolver.js';
 export type { CacheOptions, IdentityResolverOptions } from './options.js';
 export { currentOrqIdentity, runWithOrqIdentity } from './context.js';
 export { toPublicIdentity, type OrqPublicIdentity } from './public-identity.js';
-export { defaultGetUser, type UserLike } from './user.js';
+export { defaultGetUser, type UserLike, type UserWithNumericId } from './user.js';
 export type { OrqIdentity, OrqIdentityMetrics, OrqUser } from './types.js';
 export {
   IdentityMismatchError,
@@ -13,6 +13,7 @@ export {
   OrqApiError,
   OrqIdentityError,
   OrqUnavailableError,
+  RepeatedFailuresError,
   type OrqFailureKind,
   type OrqIdentityErrorCode,
   type OrqOperation,

@@ -12,6 +12,7 @@ it('exports exactly the public names', () => {
       "OrqApiError",
       "OrqIdentityError",
       "OrqUnavailableError",
+      "RepeatedFailuresError",
       "createIdentityResolver",
       "currentOrqIdentity",
       "defaultGetUser",
