@@ -161,9 +161,8 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     }
     if (this.policy.isOpen) return Promise.reject(this.policy.circuitOpenError(externalId));
 
-    const lookup = this.lookup(checked, context).then(
+    const lookup = this.lookup(checked, context).then((identity) => this.refuseOversized(identity)).then(
       (identity) => {
-        this.refuseOversized(identity);
         this.cache.set(externalId, identity);
         if (this.config.syncProfile) this.updates.syncProfile(identity, checked.user, context);
         return identity;
@@ -207,11 +206,11 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
   }
 
   /** An identity too large to cache is not attached either: attaching it would cost a lookup per request. */
-  private refuseOversized(identity: OrqIdentity): void {
+  private refuseOversized(identity: OrqIdentity): OrqIdentity {
     const { sizeCalculation, maxEntrySize } = this.cache;
-    if (sizeCalculation === undefined || !(maxEntrySize > 0)) return;
+    if (sizeCalculation === undefined || !(maxEntrySize > 0)) return identity;
     const size = sizeCalculation(identity, identity.externalId);
-    if (size <= maxEntrySize) return;
+    if (size <= maxEntrySize) return identity;
     throw new OrqUnavailableError(
       `orq's identity of user ${JSON.stringify(identity.externalId)} is ${size} bytes (as JSON), over cache.maxEntryBytes (${maxEntrySize}); ` +
         'it is neither cached nor attached. Keep large data out of identity metadata, or raise cache.maxEntryBytes.',

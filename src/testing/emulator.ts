@@ -19,6 +19,8 @@ export interface OrqEmulatorOptions {
   conflictStatus?: number;
   latencyMs?: number;
   workspaceId?: string;
+  /** Acts like a proxy that decodes `%2F` to `/` before routing, so an id containing "/" no longer reaches its identity. */
+  decodeEncodedSlashes?: boolean;
 }
 
 export type CallStatus = number | 'hang' | 'reset';
@@ -704,6 +706,7 @@ export async function startOrqEmulator(options: OrqEmulatorOptions = {}): Promis
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const request = await parseRequest(req);
+    if (options.decodeEncodedSlashes === true) request.path = request.path.replace(/%2F/gi, '/');
     const route = classifyRoute(request.method, request.path);
     const fault = faults.take(route.operation);
     const reply = resolveReply(route, request, fault);
