@@ -2,7 +2,7 @@
 export { orqIdentity, type OrqIdentityMiddleware, type OrqIdentityOptions } from './middleware.js';
 export { createIdentityResolver, type CloseOptions, type IdentityResolver } from './resolver.js';
 export type { CacheOptions, IdentityResolverOptions } from './options.js';
-export { currentOrqIdentity, runWithOrqIdentity } from './context.js';
+export { currentOrqIdentity, currentOrqUser, runWithOrqIdentity, runWithOrqUser, type OrqRequestUser } from './context.js';
 export { toPublicIdentity, type OrqPublicIdentity } from './public-identity.js';
 export { defaultGetUser, type UserLike } from './user.js';
 export type { OrqIdentity, OrqIdentityMetrics, OrqUser } from './types.js';

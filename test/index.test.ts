@@ -14,9 +14,11 @@ it('exports exactly the public names', () => {
       "OrqUnavailableError",
       "createIdentityResolver",
       "currentOrqIdentity",
+      "currentOrqUser",
       "defaultGetUser",
       "orqIdentity",
       "runWithOrqIdentity",
+      "runWithOrqUser",
       "toPublicIdentity",
     ]
   `);
