@@ -1,0 +1,55 @@
+// Faults a test injects to stand in for the network and the gateway: statuses, hangs, resets, latency.
+import { json, type Operation, type Reply } from './http.js';
+
+export type FaultEffect =
+  | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
+  | { kind: 'hang' }
+  | { kind: 'reset' }
+  | { kind: 'latency'; ms: number };
+
+export type Fault = FaultEffect & {
+  operation?: Operation | 'any';
+  times?: number;
+};
+
+interface PendingFault {
+  readonly fault: Fault;
+  remaining: number;
+}
+
+export class FaultQueue {
+  private pending: PendingFault[] = [];
+
+  add(fault: Fault): void {
+    this.pending.push({ fault, remaining: fault.times ?? Infinity });
+  }
+
+  clear(): void {
+    this.pending = [];
+  }
+
+  take(operation: Operation): Fault | undefined {
+    const entry = this.pending.find((candidate) => FaultQueue.matches(candidate.fault, operation));
+    if (entry === undefined) return undefined;
+    entry.remaining -= 1;
+    this.pending = this.pending.filter((candidate) => candidate.remaining > 0);
+    return entry.fault;
+  }
+
+  private static matches(fault: Fault, operation: Operation): boolean {
+    const target = fault.operation ?? 'any';
+    return target === 'any' || target === operation;
+  }
+}
+
+export function faultReply(fault: Fault): Reply | undefined {
+  switch (fault.kind) {
+    case 'status':
+      return json(fault.status, fault.body ?? { error: `Injected ${fault.status}` }, fault.headers);
+    case 'hang':
+    case 'reset':
+      return { kind: fault.kind };
+    case 'latency':
+      return undefined;
+  }
+}
