@@ -17,9 +17,11 @@ it('exports exactly the public names', () => {
       "currentOrqUser",
       "defaultGetUser",
       "orqIdentity",
+      "orqIdentityFetch",
       "runWithOrqIdentity",
       "runWithOrqUser",
       "toPublicIdentity",
+      "toWireIdentity",
     ]
   `);
   expect(Object.keys(testing).sort()).toMatchInlineSnapshot(`
