@@ -20,15 +20,15 @@ declare global {
 
 export interface OrqIdentityOptions extends Omit<IdentityResolverOptions<Request>, 'onError'> {
   /** Finds the user of a request: an OrqUser, its external id, or null/undefined when anonymous. May be async. Defaults to `defaultGetUser` (passport `req.user.id`, express-jwt `req.auth.sub`, Clerk `req.auth.userId`). */
-  getUser?: (req: Request) => UserLike | Promise<UserLike>;
+  getUser?: ((req: Request) => UserLike | Promise<UserLike>) | undefined;
   /** The longest a request waits for orq, in milliseconds; the lookup goes on in the background. Defaults to `2_000`. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** When orq fails, let the request go on without an identity (`true`) or pass an OrqUnavailableError (status 503) to `next` (`false`). Defaults to `true`. */
-  failOpen?: boolean;
+  failOpen?: boolean | undefined;
   /** Run the rest of the request inside an AsyncLocalStorage context so `currentOrqIdentity()` works downstream. Defaults to `true`. */
-  context?: boolean;
+  context?: boolean | undefined;
   /** Receives every failure and every skipped user, with the request it concerns. Defaults to one concise `console.warn` line per event. */
-  onError?: (error: OrqIdentityError, req: Request) => void;
+  onError?: ((error: OrqIdentityError, req: Request) => void) | undefined;
 }
 
 /** The middleware, with a way to shut down cleanly. */

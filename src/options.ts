@@ -8,37 +8,37 @@ import type { OrqIdentity } from './types.js';
 /** Options of the in-process identity cache. */
 export interface CacheOptions {
   /** Most identities kept. Defaults to `10_000`. */
-  max?: number;
+  max?: number | undefined;
   /** How long an identity is trusted, in milliseconds. Defaults to `600_000` (10 minutes). */
-  ttl?: number;
+  ttl?: number | undefined;
 }
 
 /** Options of the framework-free core (`createIdentityResolver`); `orqIdentity` takes these too. */
 export interface IdentityResolverOptions<TContext = undefined> {
   /** Your own @orq-ai/node client. Defaults to one made from `apiKey` and `serverURL`. */
-  client?: Orq;
+  client?: Orq | undefined;
   /** orq API key, used when no `client` is given. Defaults to `process.env.ORQ_API_KEY`. */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** orq API base URL, used when no `client` is given. Defaults to `process.env.ORQ_SERVER_URL`, else the SDK's (https://api.orq.ai). */
-  serverURL?: string;
+  serverURL?: string | undefined;
   /** Cache options, or your own `LRUCache<string, OrqIdentity>`. Defaults to `{ max: 10_000, ttl: 600_000 }`. */
-  cache?: CacheOptions | LRUCache<string, OrqIdentity>;
+  cache?: CacheOptions | LRUCache<string, OrqIdentity> | undefined;
   /** The longest one lookup (retrieve, create, their retries and queueing) may take, also when it goes on in the background after a request stopped waiting. Defaults to `10_000`. */
-  lookupTimeoutMs?: number;
+  lookupTimeoutMs?: number | undefined;
   /** Most calls to orq in flight at once; more wait in a queue. Defaults to `16`. */
-  maxConcurrency?: number;
+  maxConcurrency?: number | undefined;
   /** Extra tries of a call that failed with a 5xx, a reset or a timeout, with jittered backoff, when they fit in `lookupTimeoutMs`. Defaults to `2`. */
-  retries?: number;
+  retries?: number | undefined;
   /** When to stop calling a failing orq. Defaults to `{ failureThreshold: 5, cooldownMs: 5_000 }`. */
-  circuitBreaker?: { failureThreshold?: number; cooldownMs?: number };
+  circuitBreaker?: { failureThreshold?: number | undefined; cooldownMs?: number | undefined } | undefined;
   /** How long a user whose lookup failed is not looked up again. Defaults to `5_000`. */
-  failureMemoryMs?: number;
+  failureMemoryMs?: number | undefined;
   /** Update the identity (PATCH) in the background when the profile `getUser` supplies differs from orq's. Defaults to `true`. */
-  syncProfile?: boolean;
+  syncProfile?: boolean | undefined;
   /** Fetch the identity's 30-day usage (`include_metrics`) and refresh it at most every `refreshMs`. Defaults to `false` (`refreshMs` defaults to `60_000`). */
-  metrics?: boolean | { refreshMs?: number };
+  metrics?: boolean | { refreshMs?: number | undefined } | undefined;
   /** Receives every failure and every skipped user. Defaults to one concise `console.warn` line per event. */
-  onError?: (error: OrqIdentityError, context: TContext) => void;
+  onError?: ((error: OrqIdentityError, context: TContext) => void) | undefined;
 }
 
 /** The filled-in, checked form of IdentityResolverOptions. */

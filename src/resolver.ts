@@ -18,7 +18,7 @@ import { checkUser, type CheckedUser } from './user.js';
 
 export interface CloseOptions {
   /** The longest close waits for background lookups and updates. Defaults to `5_000`. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 export interface IdentityResolver<TContext = undefined> {

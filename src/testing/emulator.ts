@@ -14,11 +14,11 @@ export type Operation = 'retrieve' | 'create' | 'update' | 'list' | 'invoke' | '
 export type ResponseShape = 'documented' | 'sdk';
 
 export interface OrqEmulatorOptions {
-  apiKey?: string;
-  shape?: ResponseShape;
-  conflictStatus?: number;
-  latencyMs?: number;
-  workspaceId?: string;
+  apiKey?: string | undefined;
+  shape?: ResponseShape | undefined;
+  conflictStatus?: number | undefined;
+  latencyMs?: number | undefined;
+  workspaceId?: string | undefined;
 }
 
 export type CallStatus = number | 'hang' | 'reset';
@@ -36,14 +36,14 @@ export interface EmulatorCall {
 }
 
 export type FaultEffect =
-  | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
+  | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> | undefined }
   | { kind: 'hang' }
   | { kind: 'reset' }
   | { kind: 'latency'; ms: number };
 
 export type Fault = FaultEffect & {
-  operation?: Operation | 'any';
-  times?: number;
+  operation?: Operation | 'any' | undefined;
+  times?: number | undefined;
 };
 
 export interface WireIdentity {
@@ -61,11 +61,11 @@ export interface WireIdentity {
 
 export interface SeedIdentityInput {
   externalId: string;
-  displayName?: string | null;
-  email?: string | null;
-  avatarUrl?: string | null;
-  tags?: string[];
-  metadata?: Record<string, unknown>;
+  displayName?: string | null | undefined;
+  email?: string | null | undefined;
+  avatarUrl?: string | null | undefined;
+  tags?: string[] | undefined;
+  metadata?: Record<string, unknown> | undefined;
 }
 
 export interface IdentityUsage {
@@ -374,7 +374,7 @@ interface ParsedRequest {
 }
 
 type Reply =
-  | { kind: 'json'; status: number; body: unknown; headers?: Record<string, string> }
+  | { kind: 'json'; status: number; body: unknown; headers?: Record<string, string> | undefined }
   | { kind: 'hang' }
   | { kind: 'reset' };
 
