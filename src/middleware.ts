@@ -27,6 +27,8 @@ export interface OrqIdentityOptions extends Omit<IdentityResolverOptions<Request
   failOpen?: boolean | undefined;
   /** Run the rest of the request inside an AsyncLocalStorage context so `currentOrqIdentity()` works downstream. Defaults to `true`. */
   context?: boolean | undefined;
+  /** Requests for which to do nothing at all (health checks, static files): no `getUser`, no lookup, nothing attached. Synchronous. Defaults to `undefined` (no request is skipped). */
+  skip?: ((req: Request) => boolean) | undefined;
   /** Receives every failure and every skipped user, with the request it concerns. Defaults to one concise `console.warn` line per event. */
   onError?: ((error: OrqIdentityError, req: Request) => void) | undefined;
 }
@@ -39,7 +41,7 @@ export interface OrqIdentityMiddleware extends RequestHandler {
   readonly resolver: IdentityResolver<Request>;
 }
 
-const middlewareOptionNames = [...resolverOptionNames, 'getUser', 'timeoutMs', 'failOpen', 'context'] as const;
+const middlewareOptionNames = [...resolverOptionNames, 'getUser', 'timeoutMs', 'failOpen', 'context', 'skip'] as const;
 
 /** Resolves each authenticated request's user to an orq identity and attaches it as `req.orqIdentity`. */
 export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddleware {
@@ -50,6 +52,7 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
   const timeoutMs = check.milliseconds('timeoutMs', options.timeoutMs, 2_000);
   const failOpen = check.boolean('failOpen', options.failOpen, true);
   const storage = check.boolean('context', options.context, true) ? identityStorage : undefined;
+  const skip = check.func('skip', options.skip);
   const resolver = new Resolver<Request>(config);
   const report = config.onError;
 
@@ -92,6 +95,8 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
   }
 
   const middleware = function orqIdentityMiddleware(req: Request, _res: Response, next: NextFunction): void {
+    // skip is the app's own routing decision, like a route path: a throw goes to Express's error handling.
+    if (skip !== undefined && skip(req)) return next();
     let found: UserLike | Promise<UserLike>;
     try {
       found = getUser(req);

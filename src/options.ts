@@ -61,6 +61,11 @@ export const resolverOptionNames = [
   'circuitBreaker', 'failureMemoryMs', 'syncProfile', 'metrics', 'onError',
 ] as const satisfies ReadonlyArray<keyof IdentityResolverOptions>;
 
+/** Options that live inside another one: a misplaced top-level `ttl` is pointed at `cache.ttl`. */
+export const nestedOptionNames = [
+  'cache.max', 'cache.ttl', 'circuitBreaker.failureThreshold', 'circuitBreaker.cooldownMs', 'metrics.refreshMs',
+] as const;
+
 // Fails to compile when an option is added to IdentityResolverOptions but not to the list above,
 // which would otherwise make the new option warn as unknown.
 type MissingOptionNames = Exclude<keyof IdentityResolverOptions, (typeof resolverOptionNames)[number]>;
@@ -93,7 +98,9 @@ export function resolveResolverConfig<TContext>(
   if (serverURL !== undefined) check.url('serverURL', serverURL);
 
   const breaker = options.circuitBreaker ?? {};
+  if (typeof breaker === 'object' && breaker !== null) check.knownInside('circuitBreaker', breaker, ['failureThreshold', 'cooldownMs']);
   const metrics = options.metrics ?? false;
+  if (typeof metrics === 'object' && metrics !== null) check.knownInside('metrics', metrics, ['refreshMs']);
   const config: ResolverConfig<TContext> = {
     client: client ?? createOrqClient(apiKey as string, serverURL),
     cache: makeCache(check, options.cache),
@@ -128,6 +135,7 @@ function makeCache(check: OptionChecker, cache: IdentityResolverOptions<unknown>
   if (cache instanceof LRUCache) return cache;
   const given = cache ?? {};
   if (typeof given !== 'object' || given === null) check.fail('cache', given, 'pass `{ max, ttl }` or an LRUCache');
+  check.knownInside('cache', given, ['max', 'ttl']);
   const ttl = check.milliseconds('cache.ttl', given.ttl, 600_000);
   return new LRUCache<string, OrqIdentity>({
     max: check.count('cache.max', given.max, 10_000, 1),
@@ -156,9 +164,19 @@ export class OptionChecker {
     }
     for (const name of Object.keys(options)) {
       if (names.includes(name)) continue;
-      const guess = closest(name, names);
+      process.emitWarning(`${this.caller}: unknown option \`${name}\` is ignored${suggestion(name, names)}`, {
+        code: 'ORQ_IDENTITY_UNKNOWN_OPTION',
+      });
+    }
+  }
+
+  /** Warns about unknown keys inside an object option (`cache: { ttlMs }`), suggesting the right key. */
+  knownInside(parent: string, value: object, names: readonly string[]): void {
+    for (const key of Object.keys(value)) {
+      if (names.includes(key)) continue;
+      const guess = closest(key, names);
       process.emitWarning(
-        `${this.caller}: unknown option \`${name}\` is ignored${guess === undefined ? '' : `; did you mean \`${guess}\`?`}`,
+        `${this.caller}: unknown option \`${parent}.${key}\` is ignored${guess === undefined ? '' : `; did you mean \`${parent}.${guess.name}\`?`}`,
         { code: 'ORQ_IDENTITY_UNKNOWN_OPTION' },
       );
     }
@@ -208,13 +226,28 @@ function show(value: unknown): string {
   return Array.isArray(value) ? 'an array' : 'an object';
 }
 
-function closest(name: string, names: readonly string[]): string | undefined {
-  let best: string | undefined;
+/** "; did you mean `x`?" for the nearest top-level name, or the nested one whose last part is nearer (`ttl` → `cache.ttl`). */
+function suggestion(name: string, names: readonly string[]): string {
+  const top = closest(name, names);
+  const nested = closest(name, nestedOptionNames, (path) => path.slice(path.indexOf('.') + 1));
+  if (nested !== undefined && (top === undefined || nested.distance < top.distance)) {
+    const [parent, key] = nested.name.split('.');
+    return `; did you mean \`${nested.name}\` (\`${parent}: { ${key}: … }\`)?`;
+  }
+  return top === undefined ? '' : `; did you mean \`${top.name}\`?`;
+}
+
+function closest(
+  name: string,
+  names: readonly string[],
+  comparedPart: (candidate: string) => string = (candidate) => candidate,
+): { name: string; distance: number } | undefined {
+  let best: { name: string; distance: number } | undefined;
   let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
   for (const candidate of names) {
-    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    const distance = editDistance(name.toLowerCase(), comparedPart(candidate).toLowerCase());
     if (distance < bestDistance) {
-      best = candidate;
+      best = { name: candidate, distance };
       bestDistance = distance;
     }
   }
