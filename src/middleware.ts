@@ -3,6 +3,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { identityStorage } from './context.js';
 import { OrqIdentityError } from './errors/orq-identity-error.js';
 import { OrqUnavailableError } from './errors/orq-unavailable-error.js';
+import { MisplacedMiddlewareWatch } from './misplaced-middleware.js';
 import { OptionChecker, resolveResolverConfig, resolverOptionNames, type IdentityResolverOptions } from './options.js';
 import { Resolver, type CloseOptions, type IdentityResolver } from './resolver.js';
 import type { OrqIdentity } from './types.js';
@@ -53,6 +54,7 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
   const failOpen = check.boolean('failOpen', options.failOpen, true);
   const storage = check.boolean('context', options.context, true) ? identityStorage : undefined;
   const skip = check.func('skip', options.skip);
+  const watch = new MisplacedMiddlewareWatch(caller);
   const resolver = new Resolver<Request>(config);
   const report = config.onError;
 
@@ -64,7 +66,11 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
 
   /** Everything after getUser, for a user given at once or through a promise alike. */
   function attachUser(req: Request, found: UserLike, next: NextFunction): void {
-    if (found === null || found === undefined) return next();
+    if (found === null || found === undefined) {
+      if (watch.active) watch.noUserFound(req.headers);
+      return next();
+    }
+    if (watch.active) watch.userFound();
     const externalId = typeof found === 'string' ? found : (found as { externalId?: unknown }).externalId;
     if (typeof externalId === 'string') {
       // The hot path: a cached user is attached synchronously, with no promise and no allocation.
