@@ -2,6 +2,7 @@
 import type { Orq } from '@orq-ai/node';
 import { LRUCache } from 'lru-cache';
 import type { OrqIdentityError } from './errors/orq-identity-error.js';
+import { orqTarget } from './instances.js';
 import { createOrqClient } from './orq-client.js';
 import type { OrqIdentity } from './types.js';
 
@@ -44,6 +45,10 @@ export interface IdentityResolverOptions<TContext = undefined> {
 /** The filled-in, checked form of IdentityResolverOptions. */
 export interface ResolverConfig<TContext> {
   client: Orq;
+  /** Which orq this talks to (the client object, or the key hashed and the server), to notice duplicate instances. */
+  orqTarget: string;
+  /** The factory's name, for messages. */
+  caller: string;
   cache: LRUCache<string, OrqIdentity>;
   lookupTimeoutMs: number;
   maxConcurrency: number;
@@ -103,6 +108,8 @@ export function resolveResolverConfig<TContext>(
   if (typeof metrics === 'object' && metrics !== null) check.knownInside('metrics', metrics, ['refreshMs']);
   const config: ResolverConfig<TContext> = {
     client: client ?? createOrqClient(apiKey as string, serverURL),
+    orqTarget: orqTarget(client, apiKey, serverURL),
+    caller,
     cache: makeCache(check, options.cache),
     lookupTimeoutMs: check.milliseconds('lookupTimeoutMs', options.lookupTimeoutMs, 10_000),
     maxConcurrency: check.count('maxConcurrency', options.maxConcurrency, 16, 1),

@@ -3,6 +3,7 @@
 import { LRUCache } from 'lru-cache';
 import { BackgroundTasks } from './background-tasks.js';
 import { BackgroundUpdates } from './background-updates.js';
+import { openInstance } from './instances.js';
 import type { BreakerState } from './calls/circuit-breaker.js';
 import { CallPolicy } from './calls/policy.js';
 import { IdentityMismatchError } from './errors/identity-mismatch-error.js';
@@ -65,8 +66,10 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
   /** Recent failures per user, so a broken user does not cost a call on every request. */
   private readonly failures: LRUCache<string, OrqUnavailableError> | undefined;
   private closed = false;
+  private readonly releaseInstance: () => void;
 
   constructor(private readonly config: ResolverConfig<TContext>) {
+    this.releaseInstance = openInstance(config.orqTarget, config.caller);
     this.cache = config.cache;
     this.api = createIdentityApi(config.client);
     const memory = config.failureMemoryMs > 0 ? { max: config.cache.max || 10_000, ttl: config.failureMemoryMs } : undefined;
@@ -125,6 +128,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
 
   async close({ timeoutMs = 5_000 }: CloseOptions = {}): Promise<{ pending: number }> {
     this.closed = true;
+    this.releaseInstance();
     return { pending: await this.tasks.drain(timeoutMs) };
   }
 
