@@ -3,6 +3,14 @@ export { orqIdentity, type OrqIdentityMiddleware, type OrqIdentityOptions } from
 export { createIdentityResolver, type CloseOptions, type IdentityResolver } from './resolver.js';
 export type { CacheOptions, IdentityResolverOptions } from './options.js';
 export { currentOrqIdentity, runWithOrqIdentity } from './context.js';
+export type { OrqIdentityStats } from './observability/stats.js';
+export {
+  orqIdentityChannels,
+  type OrqCallEvent,
+  type OrqCallOutcome,
+  type OrqLookupEvent,
+  type OrqLookupOutcome,
+} from './observability/channels.js';
 export { toPublicIdentity, type OrqPublicIdentity } from './public-identity.js';
 export { defaultGetUser, type UserLike } from './user.js';
 export type { OrqIdentity, OrqIdentityMetrics, OrqUser } from './types.js';

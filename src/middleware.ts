@@ -4,6 +4,7 @@ import { identityStorage } from './context.js';
 import { OrqIdentityError } from './errors/orq-identity-error.js';
 import { OrqUnavailableError } from './errors/orq-unavailable-error.js';
 import { MisplacedMiddlewareWatch } from './misplaced-middleware.js';
+import type { OrqIdentityStats } from './observability/stats.js';
 import { OptionChecker, resolveResolverConfig, resolverOptionNames, type IdentityResolverOptions } from './options.js';
 import { Resolver, type CloseOptions, type IdentityResolver } from './resolver.js';
 import type { OrqIdentity } from './types.js';
@@ -38,6 +39,8 @@ export interface OrqIdentityOptions extends Omit<IdentityResolverOptions<Request
 export interface OrqIdentityMiddleware extends RequestHandler {
   /** Waits, at most `timeoutMs` (default 5 000), for background lookups and updates to finish; no new lookups start. */
   close(options?: CloseOptions): Promise<{ pending: number }>;
+  /** A plain snapshot of the cache, lookups, calls to orq, queue and circuit: cheap enough for a health endpoint. */
+  stats(): OrqIdentityStats;
   /** The framework-free core this middleware runs on, for jobs outside requests. */
   readonly resolver: IdentityResolver<Request>;
 }
@@ -81,7 +84,9 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
       // goes the long way, to be reported.
       if (failOpen && resolver.isBackingOff(externalId) && externalIdProblem(externalId) === undefined) return next();
     }
-    resolver.resolve(found, req, timeoutMs).then(
+    // When cached() was asked above, its miss is counted already.
+    const lookup = typeof externalId === 'string' ? resolver.resolveUncached(found, req, timeoutMs) : resolver.resolve(found, req, timeoutMs);
+    lookup.then(
       (identity) => attach(req, identity, next),
       (error: unknown) => {
         if (!failOpen && error instanceof OrqUnavailableError) next(error);
@@ -126,6 +131,7 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
   Object.defineProperties(middleware, {
     close: { value: (closeOptions?: CloseOptions) => resolver.close(closeOptions) },
     resolver: { value: resolver },
+    stats: { value: () => resolver.stats() },
   });
   return middleware;
 }

@@ -16,6 +16,7 @@ it('exports exactly the public names', () => {
       "currentOrqIdentity",
       "defaultGetUser",
       "orqIdentity",
+      "orqIdentityChannels",
       "runWithOrqIdentity",
       "toPublicIdentity",
     ]
