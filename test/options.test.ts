@@ -8,11 +8,14 @@ function warningsOf(create: () => unknown): Array<{ message: string; code: strin
   const emit = vi.spyOn(process, 'emitWarning').mockImplementation(((message: string, options?: { code?: string }) => {
     warnings.push({ message, code: options?.code });
   }) as typeof process.emitWarning);
+  let created: unknown;
   try {
-    create();
+    created = create();
   } finally {
     emit.mockRestore();
   }
+  // Closed at once, so the next case's instance is not a second one running for the same key.
+  void (created as { close?: () => Promise<unknown> } | undefined)?.close?.();
   return warnings;
 }
 
