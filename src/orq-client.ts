@@ -1,5 +1,5 @@
 // The only file that talks to @orq-ai/node: the calls we make, how their errors read, and the wire shapes we accept.
-import { Orq } from '@orq-ai/node';
+import type { Orq } from '@orq-ai/node';
 import { OrqApiError, type OrqFailureKind, type OrqOperation } from './errors/orq-api-error.js';
 import type { OrqIdentity, OrqIdentityMetrics, OrqUser, ProfileField } from './types.js';
 
@@ -55,11 +55,6 @@ export function createIdentityApi(client: Orq): IdentityApi {
   };
 }
 
-/** Makes the SDK client when the app did not hand us its own. */
-export function createOrqClient(apiKey: string, serverURL: string | undefined): Orq {
-  return new Orq(serverURL === undefined ? { apiKey } : { apiKey, serverURL });
-}
-
 function identityFrom(answer: unknown, operation: OrqOperation, externalId: string): OrqIdentity {
   const identity = identityFromWire(answer);
   if (identity === undefined) {
@@ -86,7 +81,7 @@ function identityFromRejected(error: unknown, operation: OrqOperation, externalI
   throw toApiError(error, operation, externalId);
 }
 
-function toApiError(error: unknown, operation: OrqOperation, externalId: string): OrqApiError {
+export function toApiError(error: unknown, operation: OrqOperation, externalId: string): OrqApiError {
   const status = readStatus(error);
   const name = readName(error);
   const subject = `orq ${operation} of user ${JSON.stringify(externalId)}`;
