@@ -1,9 +1,9 @@
 // The public options, their defaults, and their checks: everything after this file works from a filled-in Config.
-import type { Orq } from '@orq-ai/node';
 import { LRUCache } from 'lru-cache';
 import type { OrqIdentityError } from './errors/orq-identity-error.js';
 import { createIdentityApi, type IdentityApi } from './orq-client.js';
 import { createFetchIdentityApi } from './transport/fetch-api.js';
+import type { OrqClient } from './transport/orq-sdk-client.js';
 import type { OrqIdentity } from './types.js';
 
 /** Options of the in-process identity cache. */
@@ -16,8 +16,8 @@ export interface CacheOptions {
 
 /** Options of the framework-free core (`createIdentityResolver`); `orqIdentity` takes these too. */
 export interface IdentityResolverOptions<TContext = undefined> {
-  /** Your own @orq-ai/node client, used for the identity calls instead of the package's own fetch transport. Defaults to none: identities are fetched with `apiKey` and `serverURL` and @orq-ai/node is never loaded. */
-  client?: Orq;
+  /** Your own @orq-ai/node client (`new Orq({ apiKey })`) for the identity calls; without one the package calls orq over `fetch` with `apiKey` and `serverURL` and never loads @orq-ai/node. Defaults to `undefined`. */
+  client?: OrqClient;
   /** orq API key, used when no `client` is given. Defaults to `process.env.ORQ_API_KEY`. */
   apiKey?: string;
   /** orq API base URL, used when no `client` is given. Defaults to `process.env.ORQ_SERVER_URL`, else `https://api.orq.ai`. */

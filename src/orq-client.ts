@@ -1,6 +1,6 @@
 // The only file that talks to @orq-ai/node: the calls we make, how their errors read, and the wire shapes we accept.
-import type { Orq } from '@orq-ai/node';
 import { OrqApiError, type OrqFailureKind, type OrqOperation } from './errors/orq-api-error.js';
+import type { OrqClient } from './transport/orq-sdk-client.js';
 import type { OrqIdentity, OrqIdentityMetrics, OrqUser, ProfileField } from './types.js';
 
 export interface CallOptions {
@@ -19,7 +19,7 @@ export interface IdentityApi {
 // The SDK retries on its own only when told to; we own retries (inside our deadlines), so say so explicitly.
 const noRetries = { strategy: 'none' } as const;
 
-export function createIdentityApi(client: Orq): IdentityApi {
+export function createIdentityApi(client: OrqClient): IdentityApi {
   return {
     async retrieve(externalId, { timeoutMs, includeMetrics }) {
       try {
