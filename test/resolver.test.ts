@@ -37,7 +37,8 @@ describe.each(transports)('failure behaviour over the %s transport', (transport)
   });
 
   it('connection reset: reported as a network failure, retried once when allowed', async () => {
-    const { whoami, emulator, errors } = await startApp({ transport, middleware: { ...fast, retries: 1 } });
+    // A reset, a backoff of up to 150 ms and two calls: 300 ms was too tight on a loaded machine and a cold fetch.
+    const { whoami, emulator, errors } = await startApp({ transport, middleware: { ...fast, retries: 1, timeoutMs: 1_000 } });
     emulator.inject({ kind: 'reset', times: 1 });
 
     const response = await whoami('reset-once').expect(200);
