@@ -31,7 +31,7 @@ describe('failures before the request left the process (issue 8 point 4)', () =>
     try {
       const reported: OrqIdentityError[] = [];
       const policy = new CallPolicy(
-        { lookupTimeoutMs: 10_000, maxConcurrency: 4, maxQueue: 10, retries: 0, failureThreshold: 1, cooldownMs: 1_000 },
+        { lookupTimeoutMs: 10_000, maxConcurrency: 4, maxQueue: 10, retries: 0, failureThreshold: 1, cooldownMs: 1_000, budget: undefined, store: undefined },
         new Reporter<undefined>((error) => reported.push(error), undefined),
         new StatsCounters(),
       );

@@ -21,7 +21,7 @@ function warningsOf(create: () => unknown): Array<{ message: string; code: strin
 
 describe('unknown option names', () => {
   it.each([
-    [{ ttl: 60_000 }, 'unknown option `ttl` is ignored; did you mean `cache.ttl` (`cache: { ttl: … }`)?'],
+    [{ ttl: 60_000 }, 'unknown option `ttl` is ignored; did you mean `cache.freshMs` (`cache: { freshMs: … }`)?'],
     [{ max: 500 }, 'unknown option `max` is ignored; did you mean `cache.max` (`cache: { max: … }`)?'],
     [{ cooldownMs: 1_000 }, 'unknown option `cooldownMs` is ignored; did you mean `circuitBreaker.cooldownMs` (`circuitBreaker: { cooldownMs: … }`)?'],
     [{ failureThreshold: 3 }, 'unknown option `failureThreshold` is ignored; did you mean `circuitBreaker.failureThreshold` (`circuitBreaker: { failureThreshold: … }`)?'],
@@ -39,10 +39,10 @@ describe('unknown option names', () => {
 
   it('suggests nested names to createIdentityResolver too', () => {
     const warnings = warningsOf(() => createIdentityResolver({ apiKey: 'k', ttl: 1 } as never));
-    expect(warnings[0]?.message).toBe('createIdentityResolver: unknown option `ttl` is ignored; did you mean `cache.ttl` (`cache: { ttl: … }`)?');
+    expect(warnings[0]?.message).toBe('createIdentityResolver: unknown option `ttl` is ignored; did you mean `cache.freshMs` (`cache: { freshMs: … }`)?');
   });
 
   it('says nothing about known names', () => {
-    expect(warningsOf(() => orqIdentity({ apiKey: 'k', cache: { ttl: 1_000, max: 5 }, skip: () => false }))).toEqual([]);
+    expect(warningsOf(() => orqIdentity({ apiKey: 'k', cache: { freshMs: 1_000, max: 5 }, skip: () => false }))).toEqual([]);
   });
 });
