@@ -15,10 +15,13 @@ const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as {
 };
 const repositoryPage = 'https://github.com/orq-ai/express-orq-identity';
 
+let packed: string[] | undefined;
 /** The files `npm pack` would put in the tarball (without building: dist is judged by `files`). */
 function packedFiles(): string[] {
+  if (packed !== undefined) return packed;
   const output = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' });
-  return (JSON.parse(output) as Array<{ files: Array<{ path: string }> }>)[0]?.files.map((file) => file.path) ?? [];
+  packed = (JSON.parse(output) as Array<{ files: Array<{ path: string }> }>)[0]?.files.map((file) => file.path) ?? [];
+  return packed;
 }
 
 function readmeLinks(): string[] {
