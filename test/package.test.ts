@@ -50,6 +50,17 @@ describe('package', () => {
     expect(missing).toEqual([]);
   });
 
+  it('has no README link to a heading that does not exist', () => {
+    const readme = readFileSync(`${root}README.md`, 'utf8');
+    // GitHub's slugs: lower case, punctuation dropped, spaces to hyphens.
+    const slugs = [...readme.matchAll(/^#{2,4} (.+)$/gm)].map((match) =>
+      (match[1] ?? '').toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-'),
+    );
+    const anchors = readmeLinks().filter((link) => link.startsWith('#')).map((link) => link.slice(1));
+    expect(anchors.length).toBeGreaterThan(0);
+    expect(anchors.filter((anchor) => !slugs.includes(anchor))).toEqual([]);
+  });
+
   it('resolves the types of every export under moduleResolution node10 too (typesVersions)', () => {
     // node10 ignores `exports`: without a typesVersions entry, `express-orq-identity/testing` has no types there.
     const subpaths = Object.keys(pkg.exports).filter((key) => key !== '.' && key !== './package.json');
