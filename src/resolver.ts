@@ -141,6 +141,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
       inFlight: this.policy.inFlight,
       queued: this.policy.queued,
       maxConcurrency: this.config.maxConcurrency,
+      maxQueue: this.config.maxQueue,
       circuit: this.policy.circuit,
       retryInMs: this.policy.retryInMs,
       backgroundTasks: this.tasks.size,

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createIdentityResolver, orqIdentityChannels, type OrqCallEvent, type OrqLookupEvent } from '../src/index.js';
 import { startApp, startEmulator } from './helpers.js';
 
-const zeroCalls = { ok: 0, 'not-found': 0, http: 0, 'rate-limited': 0, unauthorized: 0, network: 0, timeout: 0, 'invalid-response': 0, unexpected: 0 };
+const zeroCalls = { ok: 0, 'not-found': 0, http: 0, 'rate-limited': 0, unauthorized: 0, network: 0, timeout: 0, 'invalid-response': 0, 'not-sent': 0, unexpected: 0 };
 
 describe('stats()', () => {
   it('counts cache hits and misses, lookups started and coalesced, and calls by operation and outcome', async () => {
@@ -24,7 +24,7 @@ describe('stats()', () => {
         create: { ...zeroCalls, ok: 1 },
         update: zeroCalls,
       },
-      queue: { inFlight: 0, queued: 0, maxConcurrency: 16 },
+      queue: { inFlight: 0, queued: 0, maxConcurrency: 16, maxQueue: 1_000 },
       circuit: { state: 'closed', retryInMs: 0 },
       backgroundTasks: 0,
     });
