@@ -87,7 +87,7 @@ describe.each(expressVersions)('misplaced middleware under %s', (_name, express)
     const app = express();
     app.use(identity);
     app.get('/x', (_req, res) => res.json({}));
-    await sendMany(app, anonymousStreakLimit * 2, { cookie: 'theme=dark; lang=en' });
+    await sendMany(app, anonymousStreakLimit * 2, { cookie: 'theme=dark; lang=en; XSRF-TOKEN=abc; _csrf=def' });
     expect(warnings).toEqual([]);
     await identity.close();
   });
