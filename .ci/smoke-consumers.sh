@@ -30,3 +30,15 @@ for kind in cjs esm; do
   (cd "$dir" && npx --no-install tsc --init >/dev/null && npx --no-install tsc -p . --noEmit --types node)
   echo "$kind TypeScript consumer (tsc --init settings): ok"
 done
+
+# @orq-ai/node is an optional peer: an app without it must install, run and type-check.
+dir="$work/no-sdk"
+mkdir -p "$dir"
+printf '{ "name": "smoke-no-sdk", "private": true, "type": "module" }\n' > "$dir/package.json"
+cp "$root/.ci/consumer/smoke.mjs" "$root/.ci/consumer/smoke-types.ts" "$dir/"
+types_version=$(node -p "require('@types/express/package.json').version")
+(cd "$dir" && npm install --no-audit --no-fund --loglevel=error "$work/$tarball" "express@$express_version" "@types/express@$types_version" >/dev/null)
+if [[ -e "$dir/node_modules/@orq-ai/node" ]]; then echo "npm installed the optional peer @orq-ai/node" >&2; exit 1; fi
+(cd "$dir" && node smoke.mjs)
+(cd "$dir" && "$root/node_modules/.bin/tsc" --noEmit --strict --skipLibCheck false --module nodenext --moduleResolution nodenext --target es2022 --types node --typeRoots "$root/node_modules/@types" smoke-types.ts)
+echo "Without @orq-ai/node: installs, serves, type-checks"

@@ -11,6 +11,7 @@ export {
   type OrqLookupEvent,
   type OrqLookupOutcome,
 } from './observability/channels.js';
+export type { OrqClient } from './transport/orq-sdk-client.js';
 export { toPublicIdentity, type OrqPublicIdentity } from './public-identity.js';
 export { orqIdentityFetch, type OrqIdentityFetchOptions } from './attribution/fetch.js';
 export { toWireIdentity, type OrqWireIdentity, type WireIdentitySource } from './attribution/wire-identity.js';

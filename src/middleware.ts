@@ -15,7 +15,7 @@ declare global {
   namespace Express {
     interface Request {
       /** The orq identity of the authenticated user, set by `orqIdentity()`; undefined when there is none. */
-      orqIdentity?: OrqIdentity;
+      orqIdentity?: OrqIdentity | undefined;
     }
   }
 }
@@ -138,6 +138,7 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
 
   const middleware = function orqIdentityMiddleware(req: Request, _res: Response, next: NextFunction): void {
     // skip is the app's own routing decision, like a route path: a throw goes to Express's error handling.
+    // Still run downstream in no frame: a skipped request must not inherit whoever resumed it.
     if (skip !== undefined && skip(req)) return proceed(undefined, next);
     let found: unknown;
     try {

@@ -1,9 +1,10 @@
 // The public options, their defaults, and their checks: everything after this file works from a filled-in Config.
-import type { Orq } from '@orq-ai/node';
 import { LRUCache } from 'lru-cache';
 import type { OrqIdentityError } from './errors/orq-identity-error.js';
 import { orqTarget } from './instances.js';
-import { createOrqClient, readApiKey } from './orq-client.js';
+import { createIdentityApi, readApiKey, type IdentityApi } from './orq-client.js';
+import { createFetchIdentityApi } from './transport/fetch-api.js';
+import type { OrqClient } from './transport/orq-sdk-client.js';
 import type { OrqIdentity } from './types.js';
 
 /** Options of the in-process identity cache. */
@@ -20,11 +21,11 @@ export interface CacheOptions {
 
 /** Options of the framework-free core (`createIdentityResolver`); `orqIdentity` takes these too. */
 export interface IdentityResolverOptions<TContext = undefined> {
-  /** Your own @orq-ai/node client. Defaults to one made from `apiKey` and `serverURL`. */
-  client?: Orq | undefined;
+  /** Your own @orq-ai/node client (`new Orq({ apiKey })`) for the identity calls; without one the package calls orq over `fetch` with `apiKey` and `serverURL` and never loads @orq-ai/node. Defaults to `undefined`. */
+  client?: OrqClient | undefined;
   /** orq API key, used when no `client` is given. Defaults to `process.env.ORQ_API_KEY`. */
   apiKey?: string | undefined;
-  /** orq API base URL, used when no `client` is given. Defaults to `process.env.ORQ_SERVER_URL`, else the SDK's (https://api.orq.ai). */
+  /** orq API base URL, used when no `client` is given. Defaults to `process.env.ORQ_SERVER_URL`, else `https://api.orq.ai`. */
   serverURL?: string | undefined;
   /** Cache options, or your own `LRUCache<string, OrqIdentity>`. Defaults to `{ max: 10_000, ttl: 600_000 }`. */
   cache?: CacheOptions | LRUCache<string, OrqIdentity> | undefined;
@@ -50,7 +51,8 @@ export interface IdentityResolverOptions<TContext = undefined> {
 
 /** The filled-in, checked form of IdentityResolverOptions. */
 export interface ResolverConfig<TContext> {
-  client: Orq;
+  /** The identity endpoints: the app's own SDK client, or our fetch transport. */
+  api: IdentityApi;
   /** Which orq this talks to (the client object, or the key hashed and the server), to notice duplicate instances. */
   orqTarget: string;
   /** The factory's name, for messages. */
@@ -116,7 +118,8 @@ export function resolveResolverConfig<TContext>(
   const metrics = options.metrics ?? false;
   if (typeof metrics === 'object' && metrics !== null) check.knownInside('metrics', metrics, ['refreshMs']);
   const config: ResolverConfig<TContext> = {
-    client: client ?? createOrqClient(apiKey as string, serverURL),
+    // Without a client the SDK is never loaded: it costs about 1 s and 75 MB of heap for two endpoints (issue 12).
+    api: client === undefined ? createFetchIdentityApi({ apiKey: apiKey as string, serverURL }) : createIdentityApi(client),
     orqTarget: orqTarget(client, apiKey, serverURL),
     caller,
     cache: makeCache(check, options.cache),

@@ -13,7 +13,7 @@ import { OrqApiError } from './errors/orq-api-error.js';
 import type { OrqIdentityError } from './errors/orq-identity-error.js';
 import { OrqUnavailableError } from './errors/orq-unavailable-error.js';
 import { resolveResolverConfig, type IdentityResolverOptions, type ResolverConfig } from './options.js';
-import { createIdentityApi, type IdentityApi } from './orq-client.js';
+import type { IdentityApi } from './orq-client.js';
 import { Reporter } from './reporter.js';
 import type { OrqIdentity } from './types.js';
 import { checkUser, errorText, externalIdOf, type CheckedUser, type UserLike } from './user.js';
@@ -99,7 +99,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
   constructor(private readonly config: ResolverConfig<TContext>) {
     this.releaseInstance = openInstance(config.orqTarget, config.caller);
     this.cache = config.cache;
-    this.api = createIdentityApi(config.client);
+    this.api = config.api;
     const memory = config.failureMemoryMs > 0 ? { max: config.cache.max || 10_000, ttl: config.failureMemoryMs } : undefined;
     this.reporter = new Reporter(config.onError, memory);
     this.failures = memory === undefined ? undefined : new LRUCache(memory);

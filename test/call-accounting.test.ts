@@ -3,6 +3,7 @@ import request from 'supertest';
 import { describe, expect, it, vi } from 'vitest';
 import { maxRetryAfterMs, CallPolicy } from '../src/calls/policy.js';
 import { OrqApiError, OrqUnavailableError, RepeatedFailuresError, createIdentityResolver, type OrqIdentityError } from '../src/index.js';
+import { StatsCounters } from '../src/observability/stats.js';
 import { Reporter } from '../src/reporter.js';
 import { startApp, startEmulator } from './helpers.js';
 
@@ -32,6 +33,7 @@ describe('failures before the request left the process (issue 8 point 4)', () =>
       const policy = new CallPolicy(
         { lookupTimeoutMs: 10_000, maxConcurrency: 4, maxQueue: 10, retries: 0, failureThreshold: 1, cooldownMs: 1_000 },
         new Reporter<undefined>((error) => reported.push(error), undefined),
+        new StatsCounters(),
       );
       const outage = new OrqApiError('down', { operation: 'retrieve', kind: 'network', externalId: 'u' });
       await expect(policy.call('retrieve', 'u', Date.now() + 10_000, () => Promise.reject(outage), undefined)).rejects.toBe(outage);
