@@ -148,6 +148,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
       inFlight: this.policy.inFlight,
       queued: this.policy.queued,
       maxConcurrency: this.config.maxConcurrency,
+      maxQueue: this.config.maxQueue,
       circuit: this.policy.circuit,
       retryInMs: this.policy.retryInMs,
       backgroundTasks: this.tasks.size,
@@ -342,4 +343,3 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     });
   }
 }
-

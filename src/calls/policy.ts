@@ -2,7 +2,7 @@
 import { OrqApiError, type OrqOperation } from '../errors/orq-api-error.js';
 import { OrqUnavailableError } from '../errors/orq-unavailable-error.js';
 import type { CallOptions } from '../orq-client.js';
-import type { StatsCounters } from '../observability/stats.js';
+import { StatsCounters } from '../observability/stats.js';
 import type { Reporter } from '../reporter.js';
 import type { RedisStore } from '../store/redis-store.js';
 import { CallBudget, type BudgetDenial, type CallPriority } from './budget.js';
@@ -39,7 +39,7 @@ export class CallPolicy<TContext> {
   constructor(
     private readonly config: CallPolicyConfig,
     private readonly reporter: Reporter<TContext>,
-    private readonly stats: StatsCounters,
+    private readonly stats: StatsCounters = new StatsCounters(),
   ) {
     this.breaker = new CircuitBreaker({ failureThreshold: config.failureThreshold, cooldownMs: config.cooldownMs });
     this.limit = new ConcurrencyLimit(config.maxConcurrency, config.maxQueue);

@@ -22,9 +22,9 @@ export interface EmulatorCall {
    * LLM calls (invoke, chat, responses) only: who the gateway attributes the call to, however the identity
    * came (body `identity`, `orq.identity`, or the `X-ORQ-IDENTITY-ID` header); undefined when it had none.
    */
-  readonly identity?: CallIdentity;
+  readonly identity?: CallIdentity | undefined;
   /** LLM calls only: true when the call asked for a stream and was answered with server-sent events. */
-  readonly streamed?: boolean;
+  readonly streamed?: boolean | undefined;
 }
 
 export interface ParsedRequest {
