@@ -21,6 +21,40 @@ describe('identityFromWire', () => {
     expect(identityFromWire({ headers: {}, result: { identity: { id: 'contact_2', externalId: 'v', workspaceId: 'w', created: 'c', updated: 'u' } } })).toEqual(expected);
   });
 
+  it('reads the camelCase shape field by field, snake_case first when both are present', () => {
+    expect(identityFromWire({ id: 'contact_3', externalId: 'w', workspaceId: 'ws', displayName: 'W', email: 'w@example.com', avatarUrl: 'https://example.com/w.png' }))
+      .toStrictEqual({ id: 'contact_3', externalId: 'w', workspaceId: 'ws', displayName: 'W', email: 'w@example.com', avatarUrl: 'https://example.com/w.png' });
+    expect(identityFromWire({ _id: 'contact_4', id: 'other', external_id: 'x', externalId: 'other', display_name: 'Snake', displayName: 'Camel' }))
+      .toStrictEqual({ id: 'contact_4', externalId: 'x', displayName: 'Snake' });
+  });
+
+  it('keeps only well-typed fields: string tags, object metadata, string dates, complete metrics', () => {
+    expect(identityFromWire({
+      _id: 'c', external_id: 'u', workspace_id: 1, display_name: 2, email: 3, avatar_url: 4,
+      tags: ['a', 1, null, 'b'], metadata: ['not', 'an', 'object'], created: 5, updated: null,
+      metrics: { total_cost: 1, total_tokens: 2, total_requests: 3 },
+    })).toStrictEqual({ id: 'c', externalId: 'u', tags: ['a', 'b'] });
+    expect(identityFromWire({ _id: 'c', external_id: 'u', tags: 'a', metadata: 'x', metrics: 'x' })).toStrictEqual({ id: 'c', externalId: 'u' });
+    for (const missing of ['totalCost', 'totalTokens', 'totalRequests', 'errorRate']) {
+      const metrics: Record<string, unknown> = { totalCost: 1, totalTokens: 2, totalRequests: 3, errorRate: 0 };
+      metrics[missing] = String(metrics[missing]);
+      expect(identityFromWire({ _id: 'c', external_id: 'u', metrics })?.metrics).toBeUndefined();
+    }
+    expect(identityFromWire({ _id: 'c', external_id: 'u', metrics: { totalCost: 1, totalTokens: 2, totalRequests: 3, errorRate: 0 } })?.metrics)
+      .toStrictEqual({ totalCost: 1, totalTokens: 2, totalRequests: 3, errorRate: 0 });
+  });
+
+  it('unwraps an envelope only when it is one: a bare identity with a field named result or identity stays itself', () => {
+    expect(identityFromWire({ _id: 'c', external_id: 'u', result: { identity: { _id: 'other', external_id: 'other' } } }))
+      .toStrictEqual({ id: 'c', externalId: 'u' });
+    expect(identityFromWire({ headers: {}, result: 'not an object' })).toBeUndefined();
+    expect(identityFromWire({ headers: {}, result: { _id: 'c', external_id: 'u' } })).toStrictEqual({ id: 'c', externalId: 'u' });
+    expect(identityFromWire({ identity: 'not an object', _id: 'c', external_id: 'u' })).toStrictEqual({ id: 'c', externalId: 'u' });
+    expect(identityFromWire([{ _id: 'c', external_id: 'u' }])).toBeUndefined();
+    expect(identityFromWire({ _id: 'c' })).toBeUndefined();
+    expect(identityFromWire({ external_id: 'u' })).toBeUndefined();
+  });
+
   it('refuses what is not an identity', () => {
     expect(identityFromWire({ error: 'nope' })).toBeUndefined();
     expect(identityFromWire(null)).toBeUndefined();
