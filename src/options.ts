@@ -2,7 +2,7 @@
 import type { Orq } from '@orq-ai/node';
 import { LRUCache } from 'lru-cache';
 import type { OrqIdentityError } from './errors/orq-identity-error.js';
-import { createOrqClient } from './orq-client.js';
+import { createOrqClient, readApiKey } from './orq-client.js';
 import type { OrqIdentity } from './types.js';
 
 /** Options of the in-process identity cache. */
@@ -11,6 +11,10 @@ export interface CacheOptions {
   max?: number;
   /** How long an identity is trusted, in milliseconds. Defaults to `600_000` (10 minutes). */
   ttl?: number;
+  /** Most memory the cached identities may take, measured as the length of their JSON. Defaults to `50_000_000` (about 50 MB). */
+  maxBytes?: number;
+  /** An identity larger than this (the length of its JSON) is not cached and not attached; it is reported. Defaults to `1_000_000` (about 1 MB), at most `maxBytes`. */
+  maxEntryBytes?: number;
 }
 
 /** Options of the framework-free core (`createIdentityResolver`); `orqIdentity` takes these too. */
@@ -27,6 +31,8 @@ export interface IdentityResolverOptions<TContext = undefined> {
   lookupTimeoutMs?: number;
   /** Most calls to orq in flight at once; more wait in a queue. Defaults to `16`. */
   maxConcurrency?: number;
+  /** Most calls waiting for one of the `maxConcurrency` slots; past it a new lookup fails at once, without a call, and is reported. Defaults to `1_000`. */
+  maxQueue?: number;
   /** Extra tries of a call that failed with a 5xx, a reset or a timeout, with jittered backoff, when they fit in `lookupTimeoutMs`. Defaults to `2`. */
   retries?: number;
   /** When to stop calling a failing orq. Defaults to `{ failureThreshold: 5, cooldownMs: 5_000 }`. */
@@ -47,6 +53,7 @@ export interface ResolverConfig<TContext> {
   cache: LRUCache<string, OrqIdentity>;
   lookupTimeoutMs: number;
   maxConcurrency: number;
+  maxQueue: number;
   retries: number;
   failureThreshold: number;
   cooldownMs: number;
@@ -57,7 +64,7 @@ export interface ResolverConfig<TContext> {
 }
 
 export const resolverOptionNames = [
-  'client', 'apiKey', 'serverURL', 'cache', 'lookupTimeoutMs', 'maxConcurrency', 'retries',
+  'client', 'apiKey', 'serverURL', 'cache', 'lookupTimeoutMs', 'maxConcurrency', 'maxQueue', 'retries',
   'circuitBreaker', 'failureMemoryMs', 'syncProfile', 'metrics', 'onError',
 ] as const satisfies ReadonlyArray<keyof IdentityResolverOptions>;
 
@@ -89,6 +96,8 @@ export function resolveResolverConfig<TContext>(
       `${caller}: no orq API key. Set ORQ_API_KEY, pass \`apiKey\`, or pass your own \`client: new Orq({ apiKey })\`.`,
     );
   }
+  const keySource = client !== undefined ? 'the `client` you passed' : options.apiKey !== undefined ? '`apiKey`' : 'ORQ_API_KEY';
+  checkApiKey(caller, client === undefined ? apiKey : readApiKey(client), keySource);
   const serverURL = options.serverURL ?? nonEmpty(process.env.ORQ_SERVER_URL);
   if (serverURL !== undefined) check.url('serverURL', serverURL);
 
@@ -99,6 +108,7 @@ export function resolveResolverConfig<TContext>(
     cache: makeCache(check, options.cache),
     lookupTimeoutMs: check.milliseconds('lookupTimeoutMs', options.lookupTimeoutMs, 10_000),
     maxConcurrency: check.count('maxConcurrency', options.maxConcurrency, 16, 1),
+    maxQueue: check.count('maxQueue', options.maxQueue, 1_000, 0),
     retries: check.count('retries', options.retries, 2, 0),
     failureThreshold: check.count('circuitBreaker.failureThreshold', breaker.failureThreshold, 5, 1),
     cooldownMs: check.milliseconds('circuitBreaker.cooldownMs', breaker.cooldownMs, 5_000),
@@ -129,13 +139,50 @@ function makeCache(check: OptionChecker, cache: IdentityResolverOptions<unknown>
   const given = cache ?? {};
   if (typeof given !== 'object' || given === null) check.fail('cache', given, 'pass `{ max, ttl }` or an LRUCache');
   const ttl = check.milliseconds('cache.ttl', given.ttl, 600_000);
+  const maxSize = check.count('cache.maxBytes', given.maxBytes, 50_000_000, 1);
+  const maxEntrySize = Math.min(maxSize, check.count('cache.maxEntryBytes', given.maxEntryBytes, 1_000_000, 1));
   return new LRUCache<string, OrqIdentity>({
     max: check.count('cache.max', given.max, 10_000, 1),
     ttl,
+    // Bounded in bytes too: an entry count alone let 30 identities with 10 MB of metadata each take 300 MiB.
+    // Sized once, when stored (never on the hot path); the resolver refuses what exceeds maxEntrySize.
+    maxSize,
+    maxEntrySize,
+    sizeCalculation: identitySize,
     // lru-cache re-reads the clock (and arms a timer) every ttlResolution ms of a get-heavy hot path;
     // a tenth of the ttl, at most a second, keeps expiry precise enough and the hot path cheaper.
     ttlResolution: Math.min(1_000, Math.max(1, Math.floor(ttl / 10))),
   });
+}
+
+/**
+ * A key that cannot travel in an HTTP header fails every call, and the runtime's error quotes the header,
+ * key included; refused here, once, without ever printing the key.
+ */
+function checkApiKey(caller: string, apiKey: unknown, source: string): void {
+  if (typeof apiKey !== 'string') return;
+  for (let index = 0; index < apiKey.length; index++) {
+    const code = apiKey.charCodeAt(index);
+    const problem =
+      code < 0x20 || code === 0x7f ? 'a control character (a newline, NUL, tab…)'
+      : code > 0xff ? 'a character that an HTTP header cannot carry'
+      : undefined;
+    if (problem !== undefined) {
+      throw new TypeError(
+        `${caller}: the orq API key from ${source} contains ${problem} at position ${index} of ${apiKey.length}; ` +
+          'the key is not shown. Remove it (a trailing newline from a secrets file or `echo` is the usual cause).',
+      );
+    }
+  }
+}
+
+/** About the bytes an identity holds: the length of its JSON (orq's answer was JSON, so it always has one). */
+export function identitySize(identity: OrqIdentity): number {
+  try {
+    return Math.max(1, JSON.stringify(identity).length);
+  } catch {
+    return Number.MAX_SAFE_INTEGER;
+  }
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -1,7 +1,8 @@
 // Reading the user from what auth layers set, and checking it against orq's documented limits.
 import { describe, expect, it } from 'vitest';
 import type { OrqUser } from '../src/index.js';
-import { checkUser, defaultGetUser, externalIdProblem } from '../src/user.js';
+import { InvalidProfileFieldError, InvalidUserError } from '../src/index.js';
+import { checkUser, defaultGetUser, externalIdOf, externalIdProblem } from '../src/user.js';
 import { startApp } from './helpers.js';
 
 describe('defaultGetUser', () => {
@@ -38,7 +39,12 @@ describe('externalIdProblem', () => {
     ['x'.repeat(120), undefined],
     ['', 'the external id is empty'],
     ['x'.repeat(121), 'the external id is 121 characters long; orq allows 1–120'],
-    [42, 'the external id must be a string, received number 42'],
+    [42, undefined],
+    [4.2, 'the external id must be a string or a safe integer, received number 4.2'],
+    ['tenant/42', undefined],
+    ['\ud800', 'the external id contains a lone UTF-16 surrogate (not well-formed Unicode)'],
+    ['a\u0085b', 'the external id contains control characters'],
+    ['a\u007fb', 'the external id contains control characters'],
   ])('%j → %s', (id, problem) => {
     expect(externalIdProblem(id)).toBe(problem);
   });
@@ -46,32 +52,33 @@ describe('externalIdProblem', () => {
   it.each([
     ['.', /dot segment/],
     ['..', /dot segment/],
-    ['a/b', /slash/],
-    ['a\\b', /slash/],
     ['\u0000', /control characters/],
     ['a\tb', /control characters/],
     ['a\u001fb', /control characters/],
     ['a\u007fb', /control characters/],
+    ['a\u0080b', /control characters/],
+    ['a\u009fb', /control characters/],
     [' a', /leading or trailing whitespace/],
     ['a ', /leading or trailing whitespace/],
-    [null, /must be a string, received null/],
-    [undefined, /must be a string, received undefined undefined/],
-    [['a'], /must be a string, received an array/],
-    [{ id: 'a' }, /must be a string, received an object/],
+    [null, /must be a string or a safe integer, received null$/],
+    [undefined, /must be a string or a safe integer, received undefined$/],
+    [['a'], /must be a string or a safe integer, received an array$/],
+    [{ id: 'a' }, /must be a string or a safe integer, received an object$/],
+    [4.2, /must be a string or a safe integer, received number 4.2$/],
   ])('refuses %j', (id, problem) => {
     expect(externalIdProblem(id)).toMatch(problem);
   });
 
-  it.each(['...', '.a', 'a.', 'a b', 'ü', 'auth0|abc', 'contact_01ARZ', '-7'])('accepts %j', (id) => {
+  it.each(['...', '.a', 'a.', 'a b', 'ü', 'auth0|abc', 'contact_01ARZ', '-7', 'a/b', 'a\\b', 'a\u00a0b'])('accepts %j', (id) => {
     expect(externalIdProblem(id)).toBeUndefined();
   });
 });
 
 describe('an unusable external id through the middleware', () => {
   it.each<[string, unknown, RegExp]>([
-    ['a slash', 'team/alice', /^User "team\/alice" was skipped: the external id contains a slash, which would change the API path\. Nothing was sent to orq; the request goes on without an identity\.$/],
+    ['a dot segment', '..', /^User "\.\." was skipped: the external id is a dot segment, which the URL would swallow\. Nothing was sent to orq; the request goes on without an identity\.$/],
     ['a long id, shortened in the message', 'x'.repeat(130), new RegExp(`^User "${'x'.repeat(40)}…" was skipped: the external id is 130 characters long`)],
-    ['a number', 42, /^User number 42 was skipped: the external id must be a string/],
+    ['a fractional number', 4.2, /^A user was skipped: the external id must be a string or a safe integer, received number 4\.2\./],
   ])('%s: nothing is sent and onError gets an InvalidUserError naming the user', async (_what, externalId, message) => {
     const { whoami, emulator, errors } = await startApp({ middleware: { getUser: () => ({ externalId }) as OrqUser } });
     expect((await whoami('anyone').expect(200)).body.identity).toBeNull();
@@ -100,7 +107,52 @@ describe('checkUser', () => {
   });
 
   it('throws InvalidUserError for a non-object, non-string user', () => {
-    expect(() => checkUser(7 as never)).toThrow(/getUser returned number 7; return an OrqUser object/);
+    expect(() => checkUser(true as never)).toThrow(/getUser returned boolean true; return an OrqUser object/);
+    expect(() => checkUser(4.2 as never)).toThrow(/^A user was skipped: the external id must be a string or a safe integer, received number 4.2/);
+  });
+});
+
+describe('checkUser on hostile objects', () => {
+  it('reads every property once, copies metadata as JSON, and never throws anything but InvalidUserError', () => {
+    const reads: string[] = [];
+    const metadata: Record<string, unknown> = { plan: 'pro', toLater: 1 };
+    const user = new Proxy({ externalId: 'p', metadata, email: 'p@example.com' }, {
+      get(target, key, receiver) {
+        reads.push(String(key));
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+    });
+    const { user: checked, dropped } = checkUser(user);
+    metadata.plan = 'changed later';
+    expect(checked).toEqual({ externalId: 'p', email: 'p@example.com', metadata: { plan: 'pro', toLater: 1 } });
+    expect(dropped).toEqual([]);
+    expect(reads.filter((key) => key !== 'then').sort()).toEqual(['avatarUrl', 'displayName', 'email', 'externalId', 'metadata', 'tags']);
+  });
+
+  it.each([
+    ['a revoked Proxy', (() => { const { proxy, revoke } = Proxy.revocable({}, {}); revoke(); return proxy; })()],
+    ['a throwing externalId getter', { get externalId(): string { throw new Error('x'); } }],
+    ['an externalId whose error has a throwing message', { get externalId(): string { throw { get message(): string { throw new Error('y'); } }; } }],
+  ])('%s → InvalidUserError', (_what, found) => {
+    expect(() => checkUser(found)).toThrow(InvalidUserError);
+  });
+
+  it('drops a profile field that is a revoked Proxy, or has a lone surrogate', () => {
+    const { proxy, revoke } = Proxy.revocable([] as string[], {});
+    revoke();
+    const { user, dropped } = checkUser({ externalId: 'q', tags: proxy, displayName: 'a\ud800', metadata: { n: 10n } });
+    expect(user).toEqual({ externalId: 'q' });
+    expect(dropped.map((problem) => problem.field).sort()).toEqual(['displayName', 'metadata', 'tags']);
+    expect(dropped.every((problem) => problem instanceof InvalidProfileFieldError)).toBe(true);
+  });
+});
+
+describe('externalIdOf', () => {
+  it('reads the id once, turns safe integers into strings, and never throws', () => {
+    expect(externalIdOf('a')).toBe('a');
+    expect(externalIdOf(42)).toBe('42');
+    expect(externalIdOf({ externalId: 7 })).toBe('7');
+    expect(externalIdOf({ get externalId(): string { throw new Error('z'); } })).not.toBeTypeOf('string');
   });
 });
 
@@ -123,7 +175,7 @@ describe('profile fields against orq\'s formats, through the middleware', () => 
     ['a javascript: avatar URL', 'avatarUrl', 'javascript:alert(1)', false],
     ['a relative avatar URL', 'avatarUrl', '/a.png', false],
     ['an avatar URL that is not a string', 'avatarUrl', { href: 'https://example.com' }, false, /an object is not an absolute http\(s\) URL/],
-    ['a display name that is not a string', 'displayName', 7, false, /expected a string, received number 7/],
+    ['a display name that is not a string', 'displayName', 7, false, /expected a well-formed string, received number 7/],
     ['a display name', 'displayName', 'Ada', true],
     ['empty tags', 'tags', [], true],
     ['tags that are not all strings', 'tags', ['a', 1], false, /expected an array of strings/],
