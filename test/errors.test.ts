@@ -7,8 +7,10 @@ import {
   OrqApiError,
   OrqIdentityError,
   OrqUnavailableError,
+  RepeatedFailuresError,
   type OrqFailureKind,
 } from '../src/index.js';
+import { reportCategory } from '../src/errors/repeated-failures-error.js';
 
 const cause = new Error('the underlying failure');
 
@@ -73,7 +75,40 @@ describe('OrqApiError.isOutage: worth another try later, and counted toward the 
     ['http', undefined, false],
     ['invalid-response', undefined, false],
     ['invalid-response', 502, true],
+    ['not-sent', undefined, false],
+    ['not-sent', 500, false],
   ])('%s with status %s → %s', (kind, statusCode, outage) => {
     expect(new OrqApiError('x', { operation: 'retrieve', kind, externalId: 'u', statusCode }).isOutage).toBe(outage);
+  });
+});
+
+describe('RepeatedFailuresError: many reports of one kind as one', () => {
+  const serverError = new OrqApiError('orq retrieve of user "u" failed with HTTP 500.', { operation: 'retrieve', kind: 'http', externalId: 'u', statusCode: 500 });
+
+  it('says how many, of what, over which window, and quotes the last', () => {
+    const error = new RepeatedFailuresError(5, 10_000, serverError);
+    expect(error).toBeInstanceOf(OrqIdentityError);
+    expect(error).toMatchObject({ name: 'RepeatedFailuresError', code: 'ORQ_IDENTITY_REPEATED_FAILURES', count: 5, windowMs: 10_000, externalId: 'u', status: undefined });
+    expect(error.cause).toBe(serverError);
+    expect(error.message).toBe(
+      '5 more OrqApiError (http, 500) in the last 10 s were counted rather than reported one by one; the last: orq retrieve of user "u" failed with HTTP 500.',
+    );
+  });
+
+  it('labels each kind of report by what tells them apart, rounding the window to seconds', () => {
+    expect(new RepeatedFailuresError(2, 1_500, new OrqUnavailableError('no identity', 'timeout', 'v')).message).toMatch(/^2 more OrqUnavailableError \(timeout\) in the last 2 s/);
+    expect(new RepeatedFailuresError(2, 1_000, new OrqUnavailableError('no identity', 'timeout', 'v')).status).toBe(503);
+    expect(new RepeatedFailuresError(3, 1_000, new InvalidProfileFieldError('left out', 'w', 'email')).message).toMatch(/^3 more InvalidProfileFieldError \(email\) in the last 1 s/);
+    expect(new RepeatedFailuresError(4, 1_000, new OrqIdentityError('x', { code: 'ORQ_IDENTITY_GET_USER_FAILED' })).message).toMatch(/^4 more OrqIdentityError \(ORQ_IDENTITY_GET_USER_FAILED\)/);
+  });
+
+  it('reports are of one kind when class, code, reason or kind, status and field agree', () => {
+    const other500 = new OrqApiError('another message', { operation: 'create', kind: 'http', externalId: 'x', statusCode: 500 });
+    const a502 = new OrqApiError('x', { operation: 'retrieve', kind: 'http', externalId: 'u', statusCode: 502 });
+    expect(reportCategory(other500)).toBe(reportCategory(serverError));
+    expect(reportCategory(a502)).not.toBe(reportCategory(serverError));
+    expect(reportCategory(new OrqUnavailableError('a', 'timeout'))).not.toBe(reportCategory(new OrqUnavailableError('a', 'circuit-open')));
+    expect(reportCategory(new InvalidProfileFieldError('a', 'u', 'email'))).not.toBe(reportCategory(new InvalidProfileFieldError('a', 'u', 'tags')));
+    expect(reportCategory(new InvalidUserError('a'))).toBe('InvalidUserError:ORQ_IDENTITY_INVALID_USER:ORQ_IDENTITY_INVALID_USER');
   });
 });

@@ -1,6 +1,6 @@
 // The bound on calls in flight: queueing order, urgency, and queued deadlines.
 import { describe, expect, it } from 'vitest';
-import { ConcurrencyLimit, DeadlineExceededError } from '../../src/calls/concurrency-limit.js';
+import { ConcurrencyLimit, DeadlineExceededError, QueueFullError } from '../../src/calls/concurrency-limit.js';
 
 function deferred() {
   let resolve!: () => void;
@@ -138,5 +138,55 @@ describe('ConcurrencyLimit: urgent-queue bookkeeping', () => {
     await expect(next).resolves.toBe('ran');
     expect(limit.inFlight).toBe(0);
     expect(limit.queued).toBe(0);
+  });
+});
+
+describe('ConcurrencyLimit: the bound on waiting tasks', () => {
+  it('refuses a non-urgent task at once when maxQueue non-urgent tasks wait, and admits it again when one leaves', async () => {
+    const limit = new ConcurrencyLimit(1, 2);
+    const gate = deferred();
+    const started: string[] = [];
+    const task = (name: string) => () => {
+      started.push(name);
+      return Promise.resolve();
+    };
+    const runs = [limit.run(() => gate.promise, 5_000), limit.run(task('new-1'), 5_000), limit.run(task('new-2'), 5_000)];
+    await expect(limit.run(task('refused'), 5_000)).rejects.toThrow(new QueueFullError('2 calls already wait for one of 1 connection slots to orq'));
+    expect(limit.queued).toBe(2);
+    gate.resolve();
+    await Promise.all(runs);
+    expect(started).toEqual(['new-1', 'new-2']);
+    await expect(limit.run(task('admitted'), 5_000)).resolves.toBeUndefined();
+  });
+
+  it('always admits urgent tasks, and does not count them against the bound', async () => {
+    const limit = new ConcurrencyLimit(1, 1);
+    const gate = deferred();
+    const started: string[] = [];
+    const task = (name: string) => () => {
+      started.push(name);
+      return Promise.resolve();
+    };
+    const runs = [
+      limit.run(() => gate.promise, 5_000),
+      limit.run(task('urgent-1'), 5_000, true),
+      limit.run(task('urgent-2'), 5_000, true),
+      limit.run(task('new-1'), 5_000),
+    ];
+    expect(limit.queued).toBe(3);
+    await expect(limit.run(task('refused'), 5_000)).rejects.toBeInstanceOf(QueueFullError);
+    gate.resolve();
+    await Promise.all(runs);
+    expect(started).toEqual(['urgent-1', 'urgent-2', 'new-1']);
+  });
+
+  it('with no bound given, queues as many as come', async () => {
+    const limit = new ConcurrencyLimit(1);
+    const gate = deferred();
+    const runs = [limit.run(() => gate.promise, 5_000)];
+    for (let index = 0; index < 50; index++) runs.push(limit.run(() => Promise.resolve(), 5_000));
+    expect(limit.queued).toBe(50);
+    gate.resolve();
+    await Promise.all(runs);
   });
 });
