@@ -12,13 +12,19 @@ it('exports exactly the public names', () => {
       "OrqApiError",
       "OrqIdentityError",
       "OrqUnavailableError",
+      "RepeatedFailuresError",
       "SharedStoreError",
       "createIdentityResolver",
       "currentOrqIdentity",
+      "currentOrqUser",
       "defaultGetUser",
       "orqIdentity",
+      "orqIdentityChannels",
+      "orqIdentityFetch",
       "runWithOrqIdentity",
+      "runWithOrqUser",
       "toPublicIdentity",
+      "toWireIdentity",
     ]
   `);
   expect(Object.keys(testing).sort()).toMatchInlineSnapshot(`

@@ -155,6 +155,7 @@ export class CallBudget {
   }
 
   private record(now: number): void {
+    this.prune(now);
     this.grants.push(now);
     if (this.grants.length > this.options.calls) this.grants.shift();
   }
