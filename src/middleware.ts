@@ -19,7 +19,7 @@ declare global {
 }
 
 export interface OrqIdentityOptions extends Omit<IdentityResolverOptions<Request>, 'onError'> {
-  /** Finds the user of a request: an OrqUser, its external id, or null/undefined when anonymous. May be async. Defaults to `defaultGetUser` (passport `req.user.id`, express-jwt `req.auth.sub`, Clerk `req.auth.userId`). */
+  /** Finds the user of a request: an OrqUser, its external id (a string, or a safe integer sent as its decimal string), or null/undefined when anonymous. May be async; what it returns is read once, inside a try. Defaults to `defaultGetUser` (passport `req.user.id`, express-jwt `req.auth.sub`, Clerk `req.auth.userId`). */
   getUser?: (req: Request) => UserLike | Promise<UserLike>;
   /** The longest a request waits for orq, in milliseconds; the lookup goes on in the background. Defaults to `2_000`. */
   timeoutMs?: number;
