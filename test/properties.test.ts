@@ -5,7 +5,7 @@ import type { Request, Response } from 'express';
 import fc from 'fast-check';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { currentOrqIdentity, orqIdentity, OrqIdentityError, type OrqIdentityMiddleware } from '../src/index.js';
+import { createIdentityResolver, currentOrqIdentity, orqIdentity, OrqIdentityError, type OrqIdentityMiddleware } from '../src/index.js';
 import { startOrqEmulator, type Fault, type OrqEmulator } from '../src/testing/index.js';
 import { externalIdProblem } from '../src/user.js';
 import { expectNoKey } from './no-key.js';
@@ -287,4 +287,35 @@ describe('generated orq answers (statuses, shapes, bodies, delays, resets)', () 
       { numRuns: runs(15), endOnFailure: true, ...replay },
     );
   }, 20_000 + runs(15) * 2_000);
+});
+
+describe('generated users through createIdentityResolver (no Express in front)', () => {
+  it('resolve() never throws, and settles with this user or an OrqIdentityError', async () => {
+    const emulator = await startOrqEmulator({ apiKey });
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(anyUser, { minLength: 1, maxLength: 6 }), async (cases) => {
+          const resolver = createIdentityResolver({ apiKey, serverURL: emulator.url, lookupTimeoutMs, onError: () => undefined });
+          await noUnhandledRejections(async () => {
+            const settled = await Promise.all(cases.map(async (userCase) => {
+              const user = await Promise.resolve().then(userCase.make).catch(() => undefined);
+              if (user === null || user === undefined) return;
+              let pending: Promise<unknown> = Promise.resolve(undefined);
+              expect(() => { pending = resolver.resolve(user as never, undefined, timeoutMs); }).not.toThrow();
+              const outcome = await pending.then((identity) => identity, (error: unknown) => error);
+              if (outcome instanceof Error) expect(outcome).toBeInstanceOf(OrqIdentityError);
+              else expect((outcome as { externalId: string }).externalId).toBe(userCase.expected);
+            }));
+            expect(settled).toHaveLength(cases.length);
+            await resolver.close({ timeoutMs: 2_000 });
+          });
+          expectWellFormedCalls(emulator);
+          emulator.resetCalls();
+        }),
+        { numRuns: runs(30), endOnFailure: true, ...replay },
+      );
+    } finally {
+      await emulator.close();
+    }
+  }, 20_000 + runs(30) * 1_000);
 });
