@@ -2,8 +2,10 @@
 export { orqIdentity, type OrqIdentityMiddleware, type OrqIdentityOptions } from './middleware.js';
 export { createIdentityResolver, type CloseOptions, type IdentityResolver, type ResolvableUser } from './resolver.js';
 export type { CacheOptions, IdentityResolverOptions } from './options.js';
-export { currentOrqIdentity, runWithOrqIdentity } from './context.js';
+export { currentOrqIdentity, currentOrqUser, runWithOrqIdentity, runWithOrqUser, type OrqRequestUser } from './context.js';
 export { toPublicIdentity, type OrqPublicIdentity } from './public-identity.js';
+export { orqIdentityFetch, type OrqIdentityFetchOptions } from './attribution/fetch.js';
+export { toWireIdentity, type OrqWireIdentity, type WireIdentitySource } from './attribution/wire-identity.js';
 export { defaultGetUser, type UserLike, type UserWithNumericId } from './user.js';
 export type { OrqIdentity, OrqIdentityMetrics, OrqUser } from './types.js';
 export {

@@ -1,12 +1,12 @@
 // The Express adapter: reads the user, attaches the identity to `req` and to the async context, and never lets orq fail the request unless asked.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { identityStorage } from './context.js';
+import { frameOfIdentity, frameOfUser, frameWithIdentity, requestStorage, type RequestFrame } from './context.js';
 import { OrqIdentityError } from './errors/orq-identity-error.js';
 import { OrqUnavailableError } from './errors/orq-unavailable-error.js';
 import { OptionChecker, resolveResolverConfig, resolverOptionNames, type IdentityResolverOptions } from './options.js';
 import { Resolver, type CloseOptions, type IdentityResolver } from './resolver.js';
 import type { OrqIdentity, OrqUser } from './types.js';
-import { defaultGetUser, errorText, externalIdOf, externalIdProblem, snapshotUser, type UserLike } from './user.js';
+import { checkUser, defaultGetUser, errorText, externalIdOf, externalIdProblem, snapshotUser, type UserLike } from './user.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace -- Express's own augmentation point
@@ -25,7 +25,7 @@ export interface OrqIdentityOptions extends Omit<IdentityResolverOptions<Request
   timeoutMs?: number;
   /** When orq fails, let the request go on without an identity (`true`) or pass an OrqUnavailableError (status 503) to `next` (`false`). Defaults to `true`. */
   failOpen?: boolean;
-  /** Run the rest of the request inside an AsyncLocalStorage context so `currentOrqIdentity()` works downstream. Defaults to `true`. */
+  /** Run the rest of the request inside an AsyncLocalStorage context holding this request's user and identity, so `currentOrqUser()`, `currentOrqIdentity()` and the attribution helpers work downstream. Defaults to `true`. */
   context?: boolean;
   /** Receives every failure and every skipped user, with the request it concerns. Defaults to one concise `console.warn` line per event. */
   onError?: (error: OrqIdentityError, req: Request) => void;
@@ -49,19 +49,41 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
   const getUser = check.func('getUser', options.getUser) ?? defaultGetUser;
   const timeoutMs = check.milliseconds('timeoutMs', options.timeoutMs, 2_000);
   const failOpen = check.boolean('failOpen', options.failOpen, true);
-  const storage = check.boolean('context', options.context, true) ? identityStorage : undefined;
+  const storage = check.boolean('context', options.context, true) ? requestStorage : undefined;
   const resolver = new Resolver<Request>(config);
   const report = config.onError;
 
+  /**
+   * Every way out of the middleware goes through here: downstream runs in a context holding exactly this
+   * request's frame, or none. Calling `next()` in the caller's context instead would let a request resumed
+   * from another request's callback (a callback-style pool handing over a freed connection) inherit that
+   * request's user.
+   */
+  function proceed(frame: RequestFrame | undefined, next: NextFunction, error?: unknown): void {
+    if (storage === undefined) return error === undefined ? next() : next(error);
+    if (error === undefined) storage.run(frame, next);
+    else storage.run(frame, () => next(error));
+  }
+
   function attach(req: Request, identity: OrqIdentity, next: NextFunction): void {
     req.orqIdentity = identity;
-    if (storage === undefined) next();
-    else storage.run(identity, next);
+    proceed(storage === undefined ? undefined : frameOfIdentity(identity), next);
+  }
+
+  /** The context frame of a user not yet matched to an identity, or undefined when the user cannot be sent to orq. */
+  function userFrame(user: OrqUser | string): RequestFrame | undefined {
+    if (storage === undefined) return undefined;
+    try {
+      return frameOfUser(checkUser(user).user);
+    } catch {
+      // The resolver reports the invalid user (once per window); here it only means "no user downstream".
+      return undefined;
+    }
   }
 
   /** Everything after getUser, for a user given at once or through a promise alike. Never throws, whatever `found` does when read. */
   function attachUser(req: Request, found: unknown, next: NextFunction): void {
-    if (found === null || found === undefined) return next();
+    if (found === null || found === undefined) return proceed(undefined, next);
     // Read once: a getter or Proxy is never asked twice, and a throwing one is refused (InvalidUserError), not thrown.
     const externalId = externalIdOf(found);
     if (typeof externalId === 'string') {
@@ -71,13 +93,21 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
       // During an outage, pass straight through: the failure was reported when it began, and making an
       // error and a promise per request would slow the app exactly when orq is down. An unusable id still
       // goes the long way, to be reported.
-      if (failOpen && resolver.isBackingOff(externalId) && externalIdProblem(externalId) === undefined) return next();
+      if (failOpen && resolver.isBackingOff(externalId) && externalIdProblem(externalId) === undefined) {
+        return proceed(userFrame(snapshotUser(found, externalId) as OrqUser | string), next);
+      }
     }
-    resolver.resolve(snapshotUser(found, externalId) as OrqUser | string, req, timeoutMs).then(
-      (identity) => attach(req, identity, next),
+    const user = snapshotUser(found, externalId) as OrqUser | string;
+    // The user is in the context before orq answers: attribution never waits on the identity endpoints.
+    const frame = userFrame(user);
+    resolver.resolve(user, req, timeoutMs).then(
+      (identity) => {
+        req.orqIdentity = identity;
+        proceed(storage === undefined ? undefined : frameWithIdentity(frame, identity), next);
+      },
       (error: unknown) => {
-        if (!failOpen && error instanceof OrqUnavailableError) next(error);
-        else next();
+        if (!failOpen && error instanceof OrqUnavailableError) proceed(frame, next, error);
+        else proceed(frame, next);
       },
     );
   }
@@ -106,14 +136,14 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
           (user) => attachUser(req, user, next),
           (error: unknown) => {
             reportGetUserFailure(req, error);
-            next();
+            proceed(undefined, next);
           },
         );
         return;
       }
     } catch (error) {
       reportGetUserFailure(req, error);
-      return next();
+      return proceed(undefined, next);
     }
     attachUser(req, found, next);
   } as OrqIdentityMiddleware;

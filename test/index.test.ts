@@ -15,10 +15,14 @@ it('exports exactly the public names', () => {
       "RepeatedFailuresError",
       "createIdentityResolver",
       "currentOrqIdentity",
+      "currentOrqUser",
       "defaultGetUser",
       "orqIdentity",
+      "orqIdentityFetch",
       "runWithOrqIdentity",
+      "runWithOrqUser",
       "toPublicIdentity",
+      "toWireIdentity",
     ]
   `);
   expect(Object.keys(testing).sort()).toMatchInlineSnapshot(`
