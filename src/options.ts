@@ -13,7 +13,7 @@ export interface CacheOptions {
   ttl?: number;
   /** Most memory the cached identities may take, measured as the length of their JSON. Defaults to `50_000_000` (about 50 MB). */
   maxBytes?: number;
-  /** An identity larger than this (the length of its JSON) is not cached and not attached; it is reported. Defaults to `1_000_000` (about 1 MB), at most `maxBytes`. */
+  /** An identity larger than this (the length of its JSON; at most `maxBytes`) is not cached and not attached; it is reported. Defaults to `1_000_000` (about 1 MB). */
   maxEntryBytes?: number;
 }
 
@@ -25,7 +25,7 @@ export interface IdentityResolverOptions<TContext = undefined> {
   apiKey?: string;
   /** orq API base URL, used when no `client` is given. Defaults to `process.env.ORQ_SERVER_URL`, else the SDK's (https://api.orq.ai). */
   serverURL?: string;
-  /** Cache options, or your own `LRUCache<string, OrqIdentity>`. Defaults to `{ max: 10_000, ttl: 600_000 }`. */
+  /** Cache options, or your own `LRUCache<string, OrqIdentity>`. Defaults to `{ max: 10_000, ttl: 600_000, maxBytes: 50_000_000, maxEntryBytes: 1_000_000 }`. */
   cache?: CacheOptions | LRUCache<string, OrqIdentity>;
   /** The longest one lookup (retrieve, create, their retries and queueing) may take, also when it goes on in the background after a request stopped waiting. Defaults to `10_000`. */
   lookupTimeoutMs?: number;

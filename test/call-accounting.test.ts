@@ -167,3 +167,14 @@ describe('ids with "/" through a proxy that decodes %2F (issue 11 point 5)', () 
     expect(errors[0]?.message).toMatch(/probably decodes the percent-encoded path \(%2F → \/\)/);
   });
 });
+
+describe('start-up checks of the bounds', () => {
+  it.each([
+    [{ maxQueue: -1 }, /invalid option `maxQueue`, received `-1`; pass a whole number of at least 0, e\.g\. `maxQueue: 1000`/],
+    [{ maxQueue: 1.5 }, /invalid option `maxQueue`/],
+    [{ cache: { maxBytes: '50MB' } }, /invalid option `cache\.maxBytes`, received `'50MB'`; pass a whole number of at least 1/],
+    [{ cache: { maxEntryBytes: 0 } }, /invalid option `cache\.maxEntryBytes`, received `0`/],
+  ])('rejects %j with a message that says what to pass', (options, message) => {
+    expect(() => createIdentityResolver({ apiKey: 'k', ...(options as object) })).toThrow(message);
+  });
+});
