@@ -1,11 +1,11 @@
 // Property-based: generated users and generated orq answers against the emulator, checked against the invariants
 // the README promises. `npm test` runs a few dozen cases; ORQ_FUZZ_RUNS=<n> (as .ci/run does) runs n per property.
 import express from 'express';
-import type { Request, Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import fc from 'fast-check';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { createIdentityResolver, currentOrqIdentity, orqIdentity, OrqIdentityError, type OrqIdentityMiddleware } from '../src/index.js';
+import { createIdentityResolver, currentOrqIdentity, orqIdentity, OrqIdentityError, OrqUnavailableError, type OrqIdentityMiddleware } from '../src/index.js';
 import { startOrqEmulator, type Fault, type OrqEmulator } from '../src/testing/index.js';
 import { externalIdProblem } from '../src/user.js';
 import { expectNoKey } from './no-key.js';
@@ -37,6 +37,11 @@ function appFor(middleware: OrqIdentityMiddleware): express.Express {
   app.get('/whoami', async (req: Request, res: Response) => {
     await new Promise((resolve) => setImmediate(resolve));
     res.json({ identity: req.orqIdentity ?? null, current: currentOrqIdentity() ?? null });
+  });
+  // With failOpen: false the middleware passes an OrqUnavailableError (status 503) here; anything else is a bug.
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const status = error instanceof OrqUnavailableError ? 503 : 500;
+    res.status(status).json({ identity: null, current: null });
   });
   return app;
 }
@@ -79,8 +84,8 @@ function expectWellFormedCalls(emulator: OrqEmulator): void {
   }
 }
 
-function expectOnlyOwnIdentity(outcome: Outcome, expected: string | undefined): void {
-  expect(outcome.status).toBe(200);
+function expectOnlyOwnIdentity(outcome: Outcome, expected: string | undefined, failOpen = true): void {
+  expect(failOpen ? [200] : [200, 503]).toContain(outcome.status);
   expect(outcome.elapsedMs).toBeLessThan(timeoutMs + marginMs);
   for (const seen of [outcome.identity, outcome.current]) {
     if (seen === null) continue;
@@ -251,6 +256,8 @@ const anyScenario = fc.record({
   requests: fc.array(fc.constantFrom(...users), { minLength: 1, maxLength: 12 }),
   /** A second round after the first settles: cache hits, failure memory, an open circuit. */
   again: fc.boolean(),
+  failOpen: fc.boolean(),
+  context: fc.boolean(),
 });
 
 describe('generated orq answers (statuses, shapes, bodies, delays, resets)', () => {
@@ -261,7 +268,7 @@ describe('generated orq answers (statuses, shapes, bodies, delays, resets)', () 
         const errors: unknown[] = [];
         const middleware = orqIdentity({
           apiKey, serverURL: emulator.url, timeoutMs, lookupTimeoutMs, retries: scenario.retries,
-          circuitBreaker: { cooldownMs: 200 }, failureMemoryMs: 100,
+          circuitBreaker: { cooldownMs: 200 }, failureMemoryMs: 100, failOpen: scenario.failOpen, context: scenario.context,
           getUser: (req) => req.header('x-user'),
           onError: (error) => errors.push(error),
         });
@@ -272,7 +279,7 @@ describe('generated orq answers (statuses, shapes, bodies, delays, resets)', () 
           await noUnhandledRejections(async () => {
             for (let round = 0; round < (scenario.again ? 2 : 1); round++) {
               const outcomes = await Promise.all(scenario.requests.map((user) => ask(app, 'x-user', user)));
-              outcomes.forEach((outcome, index) => expectOnlyOwnIdentity(outcome, scenario.requests[index]));
+              outcomes.forEach((outcome, index) => expectOnlyOwnIdentity(outcome, scenario.requests[index], scenario.failOpen));
             }
             // Lookups still hanging are cut when the emulator closes; waiting for them would only slow the suite.
             await middleware.close({ timeoutMs: 100 });
