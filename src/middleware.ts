@@ -112,12 +112,12 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
     );
   }
 
+  /** `error` undefined: getUser's promise did not settle within timeoutMs. */
   function reportGetUserFailure(req: Request, error: unknown): void {
+    const what =
+      error === undefined ? `getUser's promise did not settle within timeoutMs (${timeoutMs} ms)` : `getUser threw (${errorText(error)})`;
     report(
-      new OrqIdentityError(
-        `getUser threw (${errorText(error)}); the request goes on without an identity.`,
-        { code: 'ORQ_IDENTITY_GET_USER_FAILED', cause: error },
-      ),
+      new OrqIdentityError(`${what}; the request goes on without an identity.`, { code: 'ORQ_IDENTITY_GET_USER_FAILED', cause: error }),
       req,
     );
   }
@@ -130,11 +130,26 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
       const then = found !== null && typeof found === 'object' ? (found as { then?: unknown }).then : undefined;
       if (typeof then === 'function') {
         const thenable = found;
+        // A promise that never settles must not hold the request: after timeoutMs it goes on without a user.
+        let settled = false;
+        const timer = setTimeout(() => {
+          settled = true;
+          reportGetUserFailure(req, undefined);
+          proceed(undefined, next);
+        }, timeoutMs);
         new Promise<unknown>((resolve, reject) => {
           (then as (onFulfilled: (value: unknown) => void, onRejected: (reason: unknown) => void) => unknown).call(thenable, resolve, reject);
         }).then(
-          (user) => attachUser(req, user, next),
+          (user) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            attachUser(req, user, next);
+          },
           (error: unknown) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
             reportGetUserFailure(req, error);
             proceed(undefined, next);
           },
