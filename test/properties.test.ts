@@ -180,6 +180,7 @@ const anyUser: fc.Arbitrary<UserCase> = fc.oneof(
   }),
   fc.constant<UserCase>({ label: 'custom toString', make: () => ({ toString: () => 'User#1', valueOf: throwing('valueOf') }), expected: undefined }),
   fc.constant<UserCase>({ label: 'rejecting promise', make: () => Promise.reject(new Error('no user')), expected: undefined }),
+  fc.constant<UserCase>({ label: 'never-settling promise', make: () => new Promise<never>(() => undefined), expected: undefined }),
   fc.constant<UserCase>({ label: 'thenable with throwing then', make: () => ({ get then(): never { return throwing('then')(); } }), expected: undefined }),
   fc.constant<UserCase>({ label: 'function', make: () => () => 'id', expected: undefined }),
 ).chain((inner) =>
@@ -209,12 +210,12 @@ describe('generated users (any value getUser can return)', () => {
           expect(errors.every((error) => error instanceof OrqIdentityError)).toBe(true);
           expectNoKey(errors, apiKey);
         }),
-        { numRuns: runs(40), endOnFailure: true, ...replay },
+        { numRuns: runs(25), endOnFailure: true, ...replay },
       );
     } finally {
       await emulator.close();
     }
-  }, 20_000 + runs(40) * 1_000);
+  }, 20_000 + runs(25) * 1_000);
 });
 
 // ---------------------------------------------------------------- orq answers
@@ -291,9 +292,9 @@ describe('generated orq answers (statuses, shapes, bodies, delays, resets)', () 
           await emulator.close();
         }
       }),
-      { numRuns: runs(15), endOnFailure: true, ...replay },
+      { numRuns: runs(12), endOnFailure: true, ...replay },
     );
-  }, 20_000 + runs(15) * 2_000);
+  }, 20_000 + runs(12) * 2_000);
 });
 
 describe('generated users through createIdentityResolver (no Express in front)', () => {
@@ -305,6 +306,8 @@ describe('generated users through createIdentityResolver (no Express in front)',
           const resolver = createIdentityResolver({ apiKey, serverURL: emulator.url, lookupTimeoutMs, onError: () => undefined });
           await noUnhandledRejections(async () => {
             const settled = await Promise.all(cases.map(async (userCase) => {
+              // The resolver takes a user, not a promise of one: waiting for a promise is the middleware's job.
+              if (userCase.label.includes('never-settling')) return;
               const user = await Promise.resolve().then(userCase.make).catch(() => undefined);
               if (user === null || user === undefined) return;
               let pending: Promise<unknown> = Promise.resolve(undefined);
@@ -319,10 +322,10 @@ describe('generated users through createIdentityResolver (no Express in front)',
           expectWellFormedCalls(emulator);
           emulator.resetCalls();
         }),
-        { numRuns: runs(30), endOnFailure: true, ...replay },
+        { numRuns: runs(20), endOnFailure: true, ...replay },
       );
     } finally {
       await emulator.close();
     }
-  }, 20_000 + runs(30) * 1_000);
+  }, 20_000 + runs(20) * 1_000);
 });
