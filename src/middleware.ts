@@ -51,7 +51,6 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
   const failOpen = check.boolean('failOpen', options.failOpen, true);
   const storage = check.boolean('context', options.context, true) ? requestStorage : undefined;
   const resolver = new Resolver<Request>(config);
-  const report = config.onError;
 
   /**
    * Every way out of the middleware goes through here: downstream runs in a context holding exactly this
@@ -116,7 +115,7 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
   function reportGetUserFailure(req: Request, error: unknown): void {
     const what =
       error === undefined ? `getUser's promise did not settle within timeoutMs (${timeoutMs} ms)` : `getUser threw (${errorText(error)})`;
-    report(
+    resolver.report(
       new OrqIdentityError(`${what}; the request goes on without an identity.`, { code: 'ORQ_IDENTITY_GET_USER_FAILED', cause: error }),
       req,
     );

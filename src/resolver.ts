@@ -113,6 +113,11 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     return this.policy.circuit;
   }
 
+  /** Reports a failure found outside the resolver (getUser's), through the same once-per-window aggregation. */
+  report(error: OrqIdentityError, context: TContext | undefined): void {
+    this.reporter.report(error, context);
+  }
+
   cached(externalId: string, context?: TContext): OrqIdentity | undefined {
     const identity = this.cache.get(externalId);
     if (identity !== undefined && this.config.metricsRefreshMs !== undefined) this.updates.refreshMetricsIfDue(identity, context);

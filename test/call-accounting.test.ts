@@ -178,3 +178,17 @@ describe('start-up checks of the bounds', () => {
     expect(() => createIdentityResolver({ apiKey: 'k', ...(options as object) })).toThrow(message);
   });
 });
+
+describe('reports of one kind are summed up (issue 8 point 6)', () => {
+  it('a getUser that throws on every request: 10 reports, then one RepeatedFailuresError with the count on close()', async () => {
+    const { app, errors, middleware } = await startApp({ middleware: { getUser: () => { throw new Error('session store down'); } } });
+    app.get('/hello', (_req, res) => { res.send('ok'); });
+    for (let index = 0; index < 25; index++) await request(app).get('/hello').expect(200, 'ok');
+    expect(errors).toHaveLength(10);
+    await middleware.close();
+    expect(errors).toHaveLength(11);
+    expect(errors[10]).toBeInstanceOf(RepeatedFailuresError);
+    expect(errors[10]).toMatchObject({ count: 15, code: 'ORQ_IDENTITY_REPEATED_FAILURES' });
+    expect(errors[10]?.message).toMatch(/^15 more OrqIdentityError \(ORQ_IDENTITY_GET_USER_FAILED\) in the last \d+ s were counted rather than reported one by one; the last: getUser threw \(session store down\)/);
+  });
+});
