@@ -3,6 +3,15 @@ export { orqIdentity, type OrqIdentityMiddleware, type OrqIdentityOptions } from
 export { createIdentityResolver, type CloseOptions, type IdentityResolver, type ResolvableUser } from './resolver.js';
 export type { CacheOptions, IdentityResolverOptions } from './options.js';
 export { currentOrqIdentity, currentOrqUser, runWithOrqIdentity, runWithOrqUser, type OrqRequestUser } from './context.js';
+export type { OrqIdentityStats } from './observability/stats.js';
+export {
+  orqIdentityChannels,
+  type OrqCallEvent,
+  type OrqCallOutcome,
+  type OrqLookupEvent,
+  type OrqLookupOutcome,
+} from './observability/channels.js';
+export type { OrqClient } from './transport/orq-sdk-client.js';
 export { toPublicIdentity, type OrqPublicIdentity } from './public-identity.js';
 export { orqIdentityFetch, type OrqIdentityFetchOptions } from './attribution/fetch.js';
 export { toWireIdentity, type OrqWireIdentity, type WireIdentitySource } from './attribution/wire-identity.js';

@@ -3,6 +3,8 @@
 import { LRUCache } from 'lru-cache';
 import { BackgroundTasks } from './background-tasks.js';
 import { BackgroundUpdates } from './background-updates.js';
+import { openInstance } from './instances.js';
+import { StatsCounters, type OrqIdentityStats } from './observability/stats.js';
 import type { BreakerState } from './calls/circuit-breaker.js';
 import { CallPolicy } from './calls/policy.js';
 import { IdentityMismatchError } from './errors/identity-mismatch-error.js';
@@ -11,7 +13,7 @@ import { OrqApiError } from './errors/orq-api-error.js';
 import type { OrqIdentityError } from './errors/orq-identity-error.js';
 import { OrqUnavailableError } from './errors/orq-unavailable-error.js';
 import { resolveResolverConfig, type IdentityResolverOptions, type ResolverConfig } from './options.js';
-import { createIdentityApi, type IdentityApi } from './orq-client.js';
+import type { IdentityApi } from './orq-client.js';
 import { Reporter } from './reporter.js';
 import type { OrqIdentity } from './types.js';
 import { checkUser, errorText, externalIdOf, type CheckedUser, type UserLike } from './user.js';
@@ -21,7 +23,7 @@ export type ResolvableUser = Exclude<UserLike, null | undefined>;
 
 export interface CloseOptions {
   /** The longest close waits for background lookups and updates. Defaults to `5_000`. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 export interface IdentityResolver<TContext = undefined> {
@@ -47,6 +49,8 @@ export interface IdentityResolver<TContext = undefined> {
   close(options?: CloseOptions): Promise<{ pending: number }>;
   /** The circuit breaker's state, for health checks and dashboards. */
   readonly circuit: BreakerState;
+  /** A plain snapshot of the cache, lookups, calls to orq, queue and circuit: cheap enough for a health endpoint. */
+  stats(): OrqIdentityStats;
 }
 
 /**
@@ -79,6 +83,9 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
   private readonly updates: BackgroundUpdates<TContext>;
   /** One lookup per external id at a time, however many requests ask: the coalescing. */
   private readonly lookups = new Map<string, Promise<OrqIdentity>>();
+  /** How many requests joined each running lookup, for its event. */
+  private readonly joined = new Map<string, number>();
+  private readonly counters = new StatsCounters();
   /** Recent failures per user, so a broken user does not cost a call on every request. */
   private readonly failures: LRUCache<string, OrqUnavailableError> | undefined;
   /**
@@ -87,15 +94,17 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
    */
   private readonly knownAbsent: LRUCache<string, true>;
   private closed = false;
+  private readonly releaseInstance: () => void;
 
   constructor(private readonly config: ResolverConfig<TContext>) {
+    this.releaseInstance = openInstance(config.orqTarget, config.caller);
     this.cache = config.cache;
-    this.api = createIdentityApi(config.client);
+    this.api = config.api;
     const memory = config.failureMemoryMs > 0 ? { max: config.cache.max || 10_000, ttl: config.failureMemoryMs } : undefined;
     this.reporter = new Reporter(config.onError, memory);
     this.failures = memory === undefined ? undefined : new LRUCache(memory);
     this.knownAbsent = new LRUCache({ max: config.cache.max || 10_000, ttl: config.lookupTimeoutMs * 60 });
-    this.policy = new CallPolicy(config, this.reporter);
+    this.policy = new CallPolicy(config, this.reporter, this.counters);
     this.updates = new BackgroundUpdates({
       cache: this.cache,
       api: this.api,
@@ -120,8 +129,27 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
 
   cached(externalId: string, context?: TContext): OrqIdentity | undefined {
     const identity = this.cache.get(externalId);
-    if (identity !== undefined && this.config.metricsRefreshMs !== undefined) this.updates.refreshMetricsIfDue(identity, context);
+    if (identity === undefined) {
+      this.counters.misses++;
+      return undefined;
+    }
+    this.counters.hits++;
+    if (this.config.metricsRefreshMs !== undefined) this.updates.refreshMetricsIfDue(identity, context);
     return identity;
+  }
+
+  stats(): OrqIdentityStats {
+    return this.counters.snapshot({
+      cacheSize: this.cache.size,
+      cacheMax: this.cache.max,
+      lookupsInFlight: this.lookups.size,
+      inFlight: this.policy.inFlight,
+      queued: this.policy.queued,
+      maxConcurrency: this.config.maxConcurrency,
+      circuit: this.policy.circuit,
+      retryInMs: this.policy.retryInMs,
+      backgroundTasks: this.tasks.size,
+    });
   }
 
   isBackingOff(externalId: string): boolean {
@@ -136,6 +164,14 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     if (typeof id === 'string') {
       const hit = this.cached(id, context);
       if (hit !== undefined) return Promise.resolve(hit);
+    }
+    return this.resolveUncached(found, context, waitMs);
+  }
+
+  /** resolve() for a caller that has just asked cached() and missed (the middleware), so the miss counts once. */
+  resolveUncached(found: ResolvableUser, context?: TContext, waitMs?: number): Promise<OrqIdentity> {
+    const id = externalIdOf(found);
+    if (typeof id === 'string') {
       const recentFailure = this.failures?.get(id);
       if (recentFailure !== undefined) return Promise.reject(recentFailure);
     }
@@ -148,12 +184,18 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
       return Promise.reject(invalid);
     }
     const externalId = checked.user.externalId;
-    const lookup = this.lookups.get(externalId) ?? this.startLookup(checked, context);
+    let lookup = this.lookups.get(externalId);
+    if (lookup === undefined) lookup = this.startLookup(checked, context);
+    else {
+      this.counters.lookupsCoalesced++;
+      this.joined.set(externalId, (this.joined.get(externalId) ?? 0) + 1);
+    }
     return waitMs === undefined ? lookup : this.waitAtMost(lookup, waitMs, externalId, context);
   }
 
   async close({ timeoutMs = 5_000 }: CloseOptions = {}): Promise<{ pending: number }> {
     this.closed = true;
+    this.releaseInstance();
     const pending = await this.tasks.drain(timeoutMs);
     this.reporter.flush();
     return { pending };
@@ -166,13 +208,22 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     }
     if (this.policy.isOpen) return Promise.reject(this.policy.circuitOpenError(externalId));
 
-    const lookup = this.lookup(checked, context).then((identity) => this.refuseOversized(identity)).then(
+    this.counters.lookupsStarted++;
+    const startedAt = performance.now();
+    const progress = { created: false };
+    const ended = (outcome: 'found' | 'created' | 'failed'): void => {
+      this.counters.lookup(outcome, startedAt, this.joined.get(externalId) ?? 0);
+      this.joined.delete(externalId);
+    };
+    const lookup = this.lookup(checked, context, progress).then((identity) => this.refuseOversized(identity)).then(
       (identity) => {
+        ended(progress.created ? 'created' : 'found');
         this.cache.set(externalId, identity);
         if (this.config.syncProfile) this.updates.syncProfile(identity, checked.user, context);
         return identity;
       },
       (error: unknown) => {
+        ended('failed');
         throw this.failed(error, externalId, context);
       },
     );
@@ -182,7 +233,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
   }
 
   /** retrieve → create on a 404 → verify the answer is this user's. */
-  private async lookup({ user, dropped }: CheckedUser, context: TContext | undefined): Promise<OrqIdentity> {
+  private async lookup({ user, dropped }: CheckedUser, context: TContext | undefined, progress: { created: boolean }): Promise<OrqIdentity> {
     const externalId = user.externalId;
     const deadline = Date.now() + this.config.lookupTimeoutMs;
     for (const problem of dropped) this.reporter.reportOnce(`dropped:${externalId}:${problem.field}`, problem, context);
@@ -207,6 +258,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     }
     this.knownAbsent.delete(externalId);
     if (created.externalId !== externalId) throw new IdentityMismatchError(externalId, created.externalId);
+    progress.created = true;
     return created;
   }
 
@@ -270,3 +322,4 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     });
   }
 }
+

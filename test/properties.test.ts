@@ -2,6 +2,7 @@
 // the README promises. `npm test` runs a few dozen cases; ORQ_FUZZ_RUNS=<n> (as .ci/run does) runs n per property.
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
+import { Orq } from '@orq-ai/node';
 import fc from 'fast-check';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
@@ -259,6 +260,8 @@ const anyScenario = fc.record({
   again: fc.boolean(),
   failOpen: fc.boolean(),
   context: fc.boolean(),
+  /** The package's own fetch transport (apiKey) or the app's @orq-ai/node client. */
+  transport: fc.constantFrom('fetch', 'sdk') as fc.Arbitrary<'fetch' | 'sdk'>,
 });
 
 describe('generated orq answers (statuses, shapes, bodies, delays, resets)', () => {
@@ -267,8 +270,9 @@ describe('generated orq answers (statuses, shapes, bodies, delays, resets)', () 
       fc.asyncProperty(anyScenario, async (scenario) => {
         const emulator = await startOrqEmulator({ apiKey, shape: scenario.shape, conflictStatus: scenario.conflictStatus, latencyMs: scenario.latencyMs });
         const errors: unknown[] = [];
+        const connection = scenario.transport === 'sdk' ? { client: new Orq({ apiKey, serverURL: emulator.url }) } : { apiKey, serverURL: emulator.url };
         const middleware = orqIdentity({
-          apiKey, serverURL: emulator.url, timeoutMs, lookupTimeoutMs, retries: scenario.retries,
+          ...connection, timeoutMs, lookupTimeoutMs, retries: scenario.retries,
           circuitBreaker: { cooldownMs: 200 }, failureMemoryMs: 100, failOpen: scenario.failOpen, context: scenario.context,
           getUser: (req) => req.header('x-user'),
           onError: (error) => errors.push(error),

@@ -2,6 +2,7 @@
 import { OrqApiError, type OrqOperation } from '../errors/orq-api-error.js';
 import { OrqUnavailableError } from '../errors/orq-unavailable-error.js';
 import type { CallOptions } from '../orq-client.js';
+import type { StatsCounters } from '../observability/stats.js';
 import type { Reporter } from '../reporter.js';
 import { CircuitBreaker, type BreakerState, type BreakerTicket } from './circuit-breaker.js';
 import { ConcurrencyLimit, DeadlineExceededError, QueueFullError } from './concurrency-limit.js';
@@ -31,6 +32,7 @@ export class CallPolicy<TContext> {
   constructor(
     private readonly config: CallPolicyConfig,
     private readonly reporter: Reporter<TContext>,
+    private readonly stats: StatsCounters,
   ) {
     this.breaker = new CircuitBreaker({ failureThreshold: config.failureThreshold, cooldownMs: config.cooldownMs });
     this.limit = new ConcurrencyLimit(config.maxConcurrency, config.maxQueue);
@@ -38,6 +40,19 @@ export class CallPolicy<TContext> {
 
   get circuit(): BreakerState {
     return this.breaker.state;
+  }
+
+  /** Milliseconds until calls may go again; 0 unless the circuit is open. */
+  get retryInMs(): number {
+    return this.breaker.retryInMs;
+  }
+
+  get inFlight(): number {
+    return this.limit.inFlight;
+  }
+
+  get queued(): number {
+    return this.limit.queued;
   }
 
   get isOpen(): boolean {
@@ -64,11 +79,14 @@ export class CallPolicy<TContext> {
           const ticket = this.breaker.tryAcquire();
           if (ticket === undefined) throw this.circuitOpenError(externalId);
           const budgetMs = Math.max(minimumCallMs, deadline - Date.now());
+          const startedAt = performance.now();
           try {
             const result = await send({ timeoutMs: budgetMs });
             this.breaker.recordSuccess(ticket);
+            this.stats.call(operation, startedAt, attempt, result);
             return result;
           } catch (error) {
+            this.stats.call(operation, startedAt, attempt, undefined, error);
             // Judged before the slot is freed, so the next queued call already sees a circuit this failure opened.
             retryDelay = this.judgeFailure(error, ticket, budgetMs, attempt, context);
             throw error;

@@ -15,13 +15,13 @@ export type { CallIdentity, IdentitySource } from './router-routes.js';
 export { EMULATED_CALL_USAGE, type IdentityUsage, type SeedIdentityInput, type WireIdentity } from './store.js';
 
 export interface OrqEmulatorOptions {
-  apiKey?: string;
-  shape?: ResponseShape;
-  conflictStatus?: number;
-  latencyMs?: number;
-  workspaceId?: string;
+  apiKey?: string | undefined;
+  shape?: ResponseShape | undefined;
+  conflictStatus?: number | undefined;
+  latencyMs?: number | undefined;
+  workspaceId?: string | undefined;
   /** Acts like a proxy that decodes `%2F` to `/` before routing, so an id containing "/" no longer reaches its identity. */
-  decodeEncodedSlashes?: boolean;
+  decodeEncodedSlashes?: boolean | undefined;
 }
 
 export interface OrqEmulator {

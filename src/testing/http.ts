@@ -42,8 +42,8 @@ export interface SseEvent {
 }
 
 export type Reply =
-  | { kind: 'json'; status: number; body: unknown; headers?: Record<string, string> }
-  | { kind: 'raw'; status: number; body: string; headers?: Record<string, string> }
+  | { kind: 'json'; status: number; body: unknown; headers?: Record<string, string> | undefined }
+  | { kind: 'raw'; status: number; body: string; headers?: Record<string, string> | undefined }
   | { kind: 'sse'; events: readonly SseEvent[] }
   | { kind: 'hang' }
   | { kind: 'reset' };
