@@ -1,4 +1,5 @@
 // What a failed call says about orq: only real outages count toward the circuit and are retried.
+import { Orq } from '@orq-ai/node';
 import request from 'supertest';
 import { describe, expect, it, vi } from 'vitest';
 import { maxRetryAfterMs, CallPolicy } from '../src/calls/policy.js';
@@ -194,5 +195,18 @@ describe('reports of one kind are summed up (issue 8 point 6)', () => {
     expect(errors[10]).toBeInstanceOf(RepeatedFailuresError);
     expect(errors[10]).toMatchObject({ count: 15, code: 'ORQ_IDENTITY_REPEATED_FAILURES' });
     expect(errors[10]?.message).toMatch(/^15 more OrqIdentityError \(ORQ_IDENTITY_GET_USER_FAILED\) in the last \d+ s were counted rather than reported one by one; the last: getUser threw \(session store down\)/);
+  });
+});
+
+describe('stats() counts not-sent calls (issue 8 point 4 with issue 11 stats)', () => {
+  it('a call refused before it left the process is counted under not-sent, not NaN', async () => {
+    const emulator = await startEmulator();
+    const client = new Orq({ serverURL: emulator.url, apiKey: async () => 'sk-live-abcdef\nX-Evil: 1' });
+    const resolver = createIdentityResolver({ client, retries: 2, onError: () => undefined });
+    await resolver.resolve('refused-header').catch(() => undefined);
+    expect(resolver.stats().calls.retrieve['not-sent']).toBe(1);
+    expect(Object.values(resolver.stats().calls.retrieve).every(Number.isInteger)).toBe(true);
+    expect(emulator.count()).toBe(0);
+    await resolver.close();
   });
 });

@@ -5,9 +5,14 @@ import { OrqApiError } from '../errors/orq-api-error.js';
 import { callChannel, lookupChannel, type OrqCallOutcome, type OrqLookupOutcome } from './channels.js';
 
 const operations: readonly OrqOperation[] = ['retrieve', 'create', 'update'];
-const callOutcomes: readonly OrqCallOutcome[] = [
-  'ok', 'not-found', 'http', 'rate-limited', 'unauthorized', 'network', 'timeout', 'invalid-response', 'unexpected',
-];
+const callOutcomes = [
+  'ok', 'not-found', 'http', 'rate-limited', 'unauthorized', 'network', 'timeout', 'invalid-response', 'not-sent', 'unexpected',
+] as const satisfies readonly OrqCallOutcome[];
+
+// Fails to compile when a failure kind is added without a counter here (its count would read NaN).
+type UncountedOutcomes = Exclude<OrqCallOutcome, (typeof callOutcomes)[number]>;
+const everyOutcomeCounted: UncountedOutcomes extends never ? true : UncountedOutcomes = true;
+void everyOutcomeCounted;
 
 /** A snapshot of one middleware's (or resolver's) state and counters since it was created. */
 export interface OrqIdentityStats {
