@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createIdentityResolver } from '../src/index.js';
 import { startApp, startEmulator } from './helpers.js';
 
-const zeroCalls = { ok: 0, 'not-found': 0, http: 0, 'rate-limited': 0, unauthorized: 0, network: 0, timeout: 0, 'invalid-response': 0, unexpected: 0 };
+const zeroCalls = { ok: 0, 'not-found': 0, http: 0, 'rate-limited': 0, unauthorized: 0, network: 0, timeout: 0, 'invalid-response': 0, 'not-sent': 0, unexpected: 0 };
 
 describe('stats()', () => {
   it('counts cache hits and misses, lookups started and coalesced, and calls by operation and outcome', async () => {
