@@ -21,7 +21,7 @@ declare global {
 }
 
 export interface OrqIdentityOptions extends Omit<IdentityResolverOptions<Request>, 'onError'> {
-  /** Finds the user of a request: an OrqUser, its external id, or null/undefined when anonymous. May be async. Defaults to `defaultGetUser` (passport `req.user.id`, express-jwt `req.auth.sub`, Clerk `req.auth.userId`). */
+  /** Finds the user of a request: an OrqUser, its external id (a string, or a safe integer sent as its decimal string), or null/undefined when anonymous. May be async; what it returns is read once, inside a try. Defaults to `defaultGetUser` (passport `req.user.id`, express-jwt `req.auth.sub`, Clerk `req.auth.userId`). */
   getUser?: ((req: Request) => UserLike | Promise<UserLike>) | undefined;
   /** The longest a request waits for orq, in milliseconds; the lookup goes on in the background. Defaults to `2_000`. */
   timeoutMs?: number | undefined;
@@ -59,7 +59,6 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
   const skip = check.func('skip', options.skip);
   const watch = new MisplacedMiddlewareWatch(caller);
   const resolver = new Resolver<Request>(config);
-  const report = config.onError;
 
   /**
    * Every way out of the middleware goes through here: downstream runs in a context holding exactly this
@@ -126,12 +125,12 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
     );
   }
 
+  /** `error` undefined: getUser's promise did not settle within timeoutMs. */
   function reportGetUserFailure(req: Request, error: unknown): void {
-    report(
-      new OrqIdentityError(
-        `getUser threw (${errorText(error)}); the request goes on without an identity.`,
-        { code: 'ORQ_IDENTITY_GET_USER_FAILED', cause: error },
-      ),
+    const what =
+      error === undefined ? `getUser's promise did not settle within timeoutMs (${timeoutMs} ms)` : `getUser threw (${errorText(error)})`;
+    resolver.report(
+      new OrqIdentityError(`${what}; the request goes on without an identity.`, { code: 'ORQ_IDENTITY_GET_USER_FAILED', cause: error }),
       req,
     );
   }
@@ -147,11 +146,26 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
       const then = found !== null && typeof found === 'object' ? (found as { then?: unknown }).then : undefined;
       if (typeof then === 'function') {
         const thenable = found;
+        // A promise that never settles must not hold the request: after timeoutMs it goes on without a user.
+        let settled = false;
+        const timer = setTimeout(() => {
+          settled = true;
+          reportGetUserFailure(req, undefined);
+          proceed(undefined, next);
+        }, timeoutMs);
         new Promise<unknown>((resolve, reject) => {
           (then as (onFulfilled: (value: unknown) => void, onRejected: (reason: unknown) => void) => unknown).call(thenable, resolve, reject);
         }).then(
-          (user) => attachUser(req, user, next),
+          (user) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            attachUser(req, user, next);
+          },
           (error: unknown) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
             reportGetUserFailure(req, error);
             proceed(undefined, next);
           },
