@@ -4,6 +4,7 @@ export { createIdentityResolver, type CloseOptions, type IdentityResolver } from
 export type { CacheOptions, IdentityResolverOptions } from './options.js';
 export { currentOrqIdentity, currentOrqUser, runWithOrqIdentity, runWithOrqUser, type OrqRequestUser } from './context.js';
 export { toPublicIdentity, type OrqPublicIdentity } from './public-identity.js';
+export { orqIdentityRequestHook, withOrqIdentity, type WithOrqIdentityOptions } from './attribution/orq-sdk.js';
 export { orqIdentityFetch, type OrqIdentityFetchOptions } from './attribution/fetch.js';
 export { toWireIdentity, type OrqWireIdentity, type WireIdentitySource } from './attribution/wire-identity.js';
 export { defaultGetUser, type UserLike } from './user.js';

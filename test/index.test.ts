@@ -18,10 +18,12 @@ it('exports exactly the public names', () => {
       "defaultGetUser",
       "orqIdentity",
       "orqIdentityFetch",
+      "orqIdentityRequestHook",
       "runWithOrqIdentity",
       "runWithOrqUser",
       "toPublicIdentity",
       "toWireIdentity",
+      "withOrqIdentity",
     ]
   `);
   expect(Object.keys(testing).sort()).toMatchInlineSnapshot(`
