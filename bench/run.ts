@@ -1,7 +1,8 @@
-// `npm run bench [-- scenario...]`: runs the scenarios (all four by default), prints tables, writes bench/results/latest.{json,md}
+// `npm run bench [-- scenario...]`: runs the scenarios (all five by default), prints tables, writes bench/results/latest.{json,md}
 // (or, for a run of opt-in scenarios only, files named after them).
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { runAttribution } from './attribution.js';
 import { runColdPath } from './cold-path.js';
 import { runHotPath } from './hot-path.js';
 import { runInstructions } from './instructions.js';
@@ -15,6 +16,7 @@ const scenarios: Record<string, () => Promise<ScenarioResult>> = {
   'cold-path': runColdPath,
   outage: runOutage,
   memory: runMemory,
+  attribution: runAttribution,
 };
 /** Run only when named: they re-run the hot-path apps under --cpu-prof / valgrind (instructions: ~9 min). */
 const extras: Record<string, () => Promise<ScenarioResult>> = { profile: runProfile, instructions: runInstructions };
@@ -83,8 +85,8 @@ async function main(): Promise<void> {
   const outDir = path.join(benchDir, 'results');
   await mkdir(outDir, { recursive: true });
   const json = { machine: info, settings, elapsedSec, scenarios: Object.fromEntries(results.map((result) => [result.name, result])) };
-  // A run of opt-in scenarios only (profile, instructions) gets its own files, so it does not replace the scenario results.
-  const base = chosen.every((name) => name in extras) ? chosen.join('-') : 'latest';
+  // Only a run of every default scenario is "latest"; a partial or opt-in run gets files of its own, so it does not replace them.
+  const base = Object.keys(scenarios).every((name) => chosen.includes(name)) ? 'latest' : chosen.join('-');
   await writeFile(path.join(outDir, `${base}.json`), `${JSON.stringify(json, null, 2)}\n`);
   await writeFile(path.join(outDir, `${base}.md`), markdown(results, info, elapsedSec));
   process.stdout.write(`\nTotal ${Math.round(elapsedSec)} s. Wrote bench/results/${base}.json and ${base}.md.\n`);
