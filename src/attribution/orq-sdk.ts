@@ -1,5 +1,6 @@
 // Attribution for @orq-ai/node: the same client, whose LLM calls carry the current user (header, and optionally the body identity).
 import { requestStorage, type OrqRequestUser } from '../context.js';
+import { OptionChecker } from '../options.js';
 import { hasIdentityHeader, IDENTITY_HEADER, identityHeaderValue, withIdentityHeader, type HeaderList } from './identity-header.js';
 
 // Nothing here imports a value from @orq-ai/node: the package must load without the SDK, and the client
@@ -60,6 +61,7 @@ export function withOrqIdentity<T extends object>(orq: T, options: WithOrqIdenti
   if (orq === null || typeof orq !== 'object') {
     throw new TypeError(`${caller}: pass your @orq-ai/node client, e.g. \`withOrqIdentity(new Orq({ apiKey }))\`; received ${orq === null ? 'null' : typeof orq}.`);
   }
+  new OptionChecker(caller).known(options, ['upsert']);
   if (options.upsert !== undefined && typeof options.upsert !== 'boolean') {
     throw new TypeError(`${caller}: \`upsert\` must be a boolean, received ${typeof options.upsert}; pass \`upsert: true\` to send the body identity too.`);
   }
