@@ -2,7 +2,7 @@
 import type { Orq } from '@orq-ai/node';
 import express, { type Express } from 'express';
 import { orqIdentity, type OrqIdentityMiddleware } from '../../src/index.js';
-import { askDeployment, askRouter, streamSummary, type LlmClients } from './llm.js';
+import { askDeployment, askRouter, draftReply, streamSummary, type LlmClients } from './llm.js';
 
 export function createApp(identityClient: Orq, llm: LlmClients): { app: Express; identity: OrqIdentityMiddleware } {
   const app = express();
@@ -15,6 +15,9 @@ export function createApp(identityClient: Orq, llm: LlmClients): { app: Express;
   });
   app.post('/chat', async (req, res) => {
     res.json({ answer: await askRouter(llm.openai, String(req.body?.question ?? '')) });
+  });
+  app.post('/draft', async (req, res) => {
+    res.json({ answer: await draftReply(llm.chat, String(req.body?.message ?? '')) });
   });
   app.post('/summary', async (req, res) => {
     res.type('text/plain');

@@ -1,9 +1,10 @@
 // The LLM clients of the app, each wrapped once so every call it makes while serving a request is attributed to that request's user.
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
+import { ChatOpenAI } from '@langchain/openai';
 import { Orq } from '@orq-ai/node';
 import { streamText, type LanguageModel } from 'ai';
 import OpenAI from 'openai';
-import { orqIdentityFetch, withOrqIdentity } from '../../src/index.js';
+import { orqIdentityCallOptions, orqIdentityFetch, withOrqIdentity } from '../../src/index.js';
 
 export interface LlmClients {
   /** @orq-ai/node, for deployments. */
@@ -12,6 +13,8 @@ export interface LlmClients {
   openai: OpenAI;
   /** A Vercel AI SDK model served through orq's router. */
   model: LanguageModel;
+  /** A LangChain chat model served through orq's router, two calls at a time. */
+  chat: ChatOpenAI;
 }
 
 export interface LlmClientOptions {
@@ -30,6 +33,7 @@ export function createLlmClients({ apiKey, serverURL = 'https://api.orq.ai', ori
     orq: withOrqIdentity(new Orq({ apiKey, serverURL })),
     openai: new OpenAI({ apiKey, baseURL: routerURL, fetch }),
     model: createOpenAICompatible({ name: 'orq', apiKey, baseURL: routerURL, fetch }).chatModel('openai/gpt-4o-mini'),
+    chat: new ChatOpenAI({ model: 'openai/gpt-4o-mini', apiKey, maxConcurrency: 2, configuration: { baseURL: routerURL, fetch } }),
   };
 }
 
@@ -50,4 +54,13 @@ export async function askRouter(openai: OpenAI, question: string): Promise<strin
 export async function streamSummary(model: LanguageModel, text: string, write: (chunk: string) => void): Promise<void> {
   const result = streamText({ model, prompt: `Summarise: ${text}` });
   for await (const chunk of result.textStream) write(chunk);
+}
+
+/**
+ * Drafts a reply with LangChain. With `maxConcurrency`, LangChain queues calls and runs a queued one from another
+ * request's async context: orqIdentityCallOptions() fixes this request's user into the call before it is queued.
+ */
+export async function draftReply(chat: ChatOpenAI, message: string): Promise<string> {
+  const reply = await chat.invoke(`Draft a reply to: ${message}`, orqIdentityCallOptions());
+  return String(reply.content);
 }
