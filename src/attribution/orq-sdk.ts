@@ -1,5 +1,5 @@
 // Attribution for @orq-ai/node: the same client, whose LLM calls carry the current user (header, and optionally the body identity).
-import { requestStorage, type OrqRequestUser } from '../context.js';
+import { currentExternalId, currentOrqUser, type OrqRequestUser } from '../context.js';
 import { OptionChecker } from '../options.js';
 import { hasIdentityHeader, IDENTITY_HEADER, identityHeaderValue, withIdentityHeader, type HeaderList } from './identity-header.js';
 
@@ -102,7 +102,7 @@ interface CallOptions {
 
 function attributed(call: (...args: unknown[]) => unknown, spec: MethodSpec, upsert: boolean): (...args: unknown[]) => unknown {
   return function attributedCall(request: unknown, options?: unknown, ...rest: unknown[]): unknown {
-    const user = requestStorage.getStore()?.user;
+    const user = currentOrqUser();
     if (user === undefined) return call(request, options, ...rest);
     const callOptions = options as CallOptions | undefined;
     // The SDK reads `headers`, else the deprecated `fetchOptions.headers`: whichever the caller used is the one to extend.
@@ -152,7 +152,7 @@ function withPath(value: unknown, path: readonly string[], leaf: unknown): unkno
  */
 export function orqIdentityRequestHook(): (request: Request) => Request {
   return function orqIdentityBeforeRequest(request: Request): Request {
-    const externalId = requestStorage.getStore()?.user.externalId;
+    const externalId = currentExternalId();
     const value = externalId === undefined ? undefined : identityHeaderValue(externalId);
     if (value === undefined || request.headers.has(IDENTITY_HEADER)) return request;
     const next = new Request(request);
