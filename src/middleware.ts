@@ -54,10 +54,10 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
   const report = config.onError;
 
   /**
-   * Every way out of the middleware goes through here: downstream runs in a context holding exactly this
-   * request's user (and identity), or nothing. Calling `next()` in the caller's context instead would let a request resumed
-   * from another request's callback (a callback-style pool handing over a freed connection) inherit that
-   * request's user.
+   * Every way out of the middleware but the hot path's goes through here: downstream runs in a context holding
+   * exactly this request's user (and identity), or nothing. Calling `next()` in the caller's context instead
+   * would let a request resumed from another request's callback (a callback-style pool handing over a freed
+   * connection) inherit that request's user.
    */
   function proceed(store: RequestStore | undefined, next: NextFunction, error?: unknown): void {
     if (storage === undefined) return error === undefined ? next() : next(error);
