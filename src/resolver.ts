@@ -1,21 +1,29 @@
-// The framework-free core: validate → cache → coalesce → retrieve → create → verify, within deadlines and a circuit breaker.
+// The framework-free core, as one flow: validate → cache → coalesce → retrieve → create → verify.
+// How each call is made lives in calls/, reporting in reporter.ts, work after the answer in background-updates.ts.
 import { LRUCache } from 'lru-cache';
-import { CircuitBreaker, type BreakerState, type BreakerTicket } from './circuit-breaker.js';
-import { ConcurrencyLimit, DeadlineExceededError } from './concurrency-limit.js';
+import { BackgroundTasks } from './background-tasks.js';
+import { BackgroundUpdates } from './background-updates.js';
+import { openInstance } from './instances.js';
+import { StatsCounters, type OrqIdentityStats } from './observability/stats.js';
+import type { BreakerState } from './calls/circuit-breaker.js';
+import { CallPolicy } from './calls/policy.js';
 import { IdentityMismatchError } from './errors/identity-mismatch-error.js';
 import { InvalidUserError } from './errors/invalid-user-error.js';
-import { OrqApiError, type OrqOperation } from './errors/orq-api-error.js';
-import { OrqIdentityError } from './errors/orq-identity-error.js';
+import { OrqApiError } from './errors/orq-api-error.js';
+import type { OrqIdentityError } from './errors/orq-identity-error.js';
 import { OrqUnavailableError } from './errors/orq-unavailable-error.js';
 import { resolveResolverConfig, type IdentityResolverOptions, type ResolverConfig } from './options.js';
-import { createIdentityApi, type CallOptions, type IdentityApi } from './orq-client.js';
-import { profileChanges } from './profile.js';
-import type { OrqIdentity, OrqUser } from './types.js';
-import { checkUser, type CheckedUser } from './user.js';
+import type { IdentityApi } from './orq-client.js';
+import { Reporter } from './reporter.js';
+import type { OrqIdentity } from './types.js';
+import { checkUser, errorText, externalIdOf, type CheckedUser, type UserLike } from './user.js';
+
+/** A user to resolve: an OrqUser, or its external id (a string or a safe integer). */
+export type ResolvableUser = Exclude<UserLike, null | undefined>;
 
 export interface CloseOptions {
   /** The longest close waits for background lookups and updates. Defaults to `5_000`. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 export interface IdentityResolver<TContext = undefined> {
@@ -36,11 +44,27 @@ export interface IdentityResolver<TContext = undefined> {
    * either has already been reported to `onError` with `context`.
    * @param waitMs stop waiting after this long; the lookup itself goes on and fills the cache.
    */
-  resolve(user: OrqUser | string, context?: TContext, waitMs?: number): Promise<OrqIdentity>;
+  resolve(user: ResolvableUser, context?: TContext, waitMs?: number): Promise<OrqIdentity>;
   /** Stops new lookups and waits, at most `timeoutMs`, for the ones in flight. Resolves to how many were still pending. */
   close(options?: CloseOptions): Promise<{ pending: number }>;
   /** The circuit breaker's state, for health checks and dashboards. */
   readonly circuit: BreakerState;
+  /** A plain snapshot of the cache, lookups, calls to orq, queue and circuit: cheap enough for a health endpoint. */
+  stats(): OrqIdentityStats;
+}
+
+/**
+ * A create refused as a duplicate, then a retrieve answering 404: orq has the user but the lookup did not reach
+ * it. For an id with "/", "\\" or "%", a proxy on the way likely decoded the percent-encoded path segment.
+ */
+function mangledOrMissing(createError: OrqApiError, externalId: string): OrqApiError {
+  if (!/[/\\%]/.test(externalId)) return createError;
+  return new OrqApiError(
+    `orq refused to create user ${JSON.stringify(externalId)} (HTTP ${String(createError.statusCode)}) as if it existed, yet retrieving it answers 404: ` +
+      'the id contains "/", "\\" or "%", and something between here and orq (a proxy, a gateway) probably decodes the percent-encoded ' +
+      'path (%2F → /) and sends the lookup elsewhere. Configure it to pass encoded slashes through unchanged; until then this user has no identity.',
+    { operation: 'retrieve', kind: 'http', externalId, statusCode: 404, cause: createError },
+  );
 }
 
 /** Creates the core that resolves users to identities; `orqIdentity` is a thin Express adapter over it. */
@@ -50,57 +74,99 @@ export function createIdentityResolver<TContext = undefined>(
   return new Resolver(resolveResolverConfig(options, 'createIdentityResolver'));
 }
 
-const minimumCallMs = 50;
-
 export class Resolver<TContext> implements IdentityResolver<TContext> {
   private readonly cache: LRUCache<string, OrqIdentity>;
   private readonly api: IdentityApi;
-  private readonly breaker: CircuitBreaker;
-  private readonly limit: ConcurrencyLimit;
+  private readonly reporter: Reporter<TContext>;
+  private readonly policy: CallPolicy<TContext>;
+  private readonly tasks = new BackgroundTasks();
+  private readonly updates: BackgroundUpdates<TContext>;
   /** One lookup per external id at a time, however many requests ask: the coalescing. */
   private readonly lookups = new Map<string, Promise<OrqIdentity>>();
+  /** How many requests joined each running lookup, for its event. */
+  private readonly joined = new Map<string, number>();
+  private readonly counters = new StatsCounters();
   /** Recent failures per user, so a broken user does not cost a call on every request. */
   private readonly failures: LRUCache<string, OrqUnavailableError> | undefined;
-  /** Reports already made in this window, so a user failing on every request is reported once per window. */
-  private readonly recentReports: LRUCache<string, true> | undefined;
-  private readonly metricsFetchedAt = new WeakMap<OrqIdentity, number>();
-  private readonly refreshing = new Set<string>();
-  private readonly pending = new Set<Promise<unknown>>();
+  /**
+   * Users orq answered 404 for whose lookup then failed (its create expired in the queue, or failed): their next
+   * lookup goes straight to create, so an overloaded moment costs each user one retrieve, not one per attempt.
+   */
+  private readonly knownAbsent: LRUCache<string, true>;
   private closed = false;
+  private readonly releaseInstance: () => void;
 
   constructor(private readonly config: ResolverConfig<TContext>) {
+    this.releaseInstance = openInstance(config.orqTarget, config.caller);
     this.cache = config.cache;
-    this.api = createIdentityApi(config.client);
-    this.breaker = new CircuitBreaker({ failureThreshold: config.failureThreshold, cooldownMs: config.cooldownMs });
-    this.limit = new ConcurrencyLimit(config.maxConcurrency);
-    if (config.failureMemoryMs > 0) {
-      const memory = { max: config.cache.max || 10_000, ttl: config.failureMemoryMs };
-      this.failures = new LRUCache(memory);
-      this.recentReports = new LRUCache(memory);
-    }
+    this.api = config.api;
+    const memory = config.failureMemoryMs > 0 ? { max: config.cache.max || 10_000, ttl: config.failureMemoryMs } : undefined;
+    this.reporter = new Reporter(config.onError, memory);
+    this.failures = memory === undefined ? undefined : new LRUCache(memory);
+    this.knownAbsent = new LRUCache({ max: config.cache.max || 10_000, ttl: config.lookupTimeoutMs * 60 });
+    this.policy = new CallPolicy(config, this.reporter, this.counters);
+    this.updates = new BackgroundUpdates({
+      cache: this.cache,
+      api: this.api,
+      policy: this.policy,
+      reporter: this.reporter,
+      tasks: this.tasks,
+      lookupTimeoutMs: config.lookupTimeoutMs,
+      metricsRefreshMs: config.metricsRefreshMs,
+      retrieve: (externalId, deadline, context) => this.retrieve(externalId, deadline, context),
+      isClosed: () => this.closed,
+    });
   }
 
   get circuit(): BreakerState {
-    return this.breaker.state;
+    return this.policy.circuit;
   }
 
   cached(externalId: string, context?: TContext): OrqIdentity | undefined {
     const identity = this.cache.get(externalId);
-    if (identity !== undefined && this.config.metricsRefreshMs !== undefined) this.refreshMetricsIfDue(identity, context);
+    if (identity === undefined) {
+      this.counters.misses++;
+      return undefined;
+    }
+    this.counters.hits++;
+    if (this.config.metricsRefreshMs !== undefined) this.updates.refreshMetricsIfDue(identity, context);
     return identity;
+  }
+
+  stats(): OrqIdentityStats {
+    return this.counters.snapshot({
+      cacheSize: this.cache.size,
+      cacheMax: this.cache.max,
+      lookupsInFlight: this.lookups.size,
+      inFlight: this.policy.inFlight,
+      queued: this.policy.queued,
+      maxConcurrency: this.config.maxConcurrency,
+      circuit: this.policy.circuit,
+      retryInMs: this.policy.retryInMs,
+      backgroundTasks: this.tasks.size,
+    });
   }
 
   isBackingOff(externalId: string): boolean {
     if (this.lookups.has(externalId)) return false;
-    return this.breaker.state === 'open' || this.failures?.has(externalId) === true;
+    return this.policy.isOpen || this.failures?.has(externalId) === true;
   }
 
-  resolve(found: OrqUser | string, context?: TContext, waitMs?: number): Promise<OrqIdentity> {
+  resolve(found: ResolvableUser, context?: TContext, waitMs?: number): Promise<OrqIdentity> {
     // The cache and the failure memory only ever hold checked ids, so they are asked before any checking.
-    const id = typeof found === 'string' ? found : (found as Partial<OrqUser> | null)?.externalId;
+    // externalIdOf reads the id once and never throws, whatever getters or Proxies the app hands in.
+    const id = externalIdOf(found);
     if (typeof id === 'string') {
       const hit = this.cached(id, context);
       if (hit !== undefined) return Promise.resolve(hit);
+    }
+    return this.resolveUncached(found, context, waitMs);
+  }
+
+  /** resolve() for a caller that has just asked cached() and missed (the middleware), so the miss counts once. */
+  resolveUncached(found: ResolvableUser, context?: TContext, waitMs?: number): Promise<OrqIdentity> {
+    const id = externalIdOf(found);
+    if (typeof id === 'string') {
       const recentFailure = this.failures?.get(id);
       if (recentFailure !== undefined) return Promise.reject(recentFailure);
     }
@@ -109,30 +175,25 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
       checked = checkUser(found);
     } catch (error) {
       const invalid = error as InvalidUserError;
-      this.reportOnce(`invalid:${String(invalid.externalId)}:${invalid.message}`, invalid, context);
+      this.reporter.reportOnce(`invalid:${String(invalid.externalId)}:${invalid.message}`, invalid, context);
       return Promise.reject(invalid);
     }
     const externalId = checked.user.externalId;
-    const lookup = this.lookups.get(externalId) ?? this.startLookup(checked, context);
+    let lookup = this.lookups.get(externalId);
+    if (lookup === undefined) lookup = this.startLookup(checked, context);
+    else {
+      this.counters.lookupsCoalesced++;
+      this.joined.set(externalId, (this.joined.get(externalId) ?? 0) + 1);
+    }
     return waitMs === undefined ? lookup : this.waitAtMost(lookup, waitMs, externalId, context);
   }
 
   async close({ timeoutMs = 5_000 }: CloseOptions = {}): Promise<{ pending: number }> {
     this.closed = true;
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs);
-    });
-    let timedOut = false;
-    void deadline.then(() => {
-      timedOut = true;
-    });
-    // Work can start while we wait (a lookup that ends starts its profile sync), so wait until none is left.
-    while (this.pending.size > 0 && !timedOut) {
-      await Promise.race([Promise.allSettled([...this.pending]), deadline]);
-    }
-    clearTimeout(timer);
-    return { pending: this.pending.size };
+    this.releaseInstance();
+    const pending = await this.tasks.drain(timeoutMs);
+    this.reporter.flush();
+    return { pending };
   }
 
   private startLookup(checked: CheckedUser, context: TContext | undefined): Promise<OrqIdentity> {
@@ -140,146 +201,92 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     if (this.closed) {
       return Promise.reject(new OrqUnavailableError('The identity resolver is closed; no new lookups start.', 'closed', externalId));
     }
-    if (this.breaker.state === 'open') return Promise.reject(this.circuitOpenError(externalId));
+    if (this.policy.isOpen) return Promise.reject(this.policy.circuitOpenError(externalId));
 
-    const lookup = this.lookup(checked, context).then(
+    this.counters.lookupsStarted++;
+    const startedAt = performance.now();
+    const progress = { created: false };
+    const ended = (outcome: 'found' | 'created' | 'failed'): void => {
+      this.counters.lookup(outcome, startedAt, this.joined.get(externalId) ?? 0);
+      this.joined.delete(externalId);
+    };
+    const lookup = this.lookup(checked, context, progress).then((identity) => this.refuseOversized(identity)).then(
       (identity) => {
+        ended(progress.created ? 'created' : 'found');
         this.cache.set(externalId, identity);
-        if (this.config.syncProfile) this.syncProfile(identity, checked.user, context);
+        if (this.config.syncProfile) this.updates.syncProfile(identity, checked.user, context);
         return identity;
       },
       (error: unknown) => {
+        ended('failed');
         throw this.failed(error, externalId, context);
       },
     );
     this.lookups.set(externalId, lookup);
-    this.track(lookup.finally(() => this.lookups.delete(externalId)));
+    this.tasks.track(lookup.finally(() => this.lookups.delete(externalId)));
     return lookup;
   }
 
-  private async lookup({ user, dropped }: CheckedUser, context: TContext | undefined): Promise<OrqIdentity> {
+  /** retrieve → create on a 404 → verify the answer is this user's. */
+  private async lookup({ user, dropped }: CheckedUser, context: TContext | undefined, progress: { created: boolean }): Promise<OrqIdentity> {
     const externalId = user.externalId;
     const deadline = Date.now() + this.config.lookupTimeoutMs;
-    for (const problem of dropped) this.reportOnce(`dropped:${externalId}:${problem.field}`, problem, context);
+    for (const problem of dropped) this.reporter.reportOnce(`dropped:${externalId}:${problem.field}`, problem, context);
 
-    const found = await this.retrieve(externalId, deadline, context);
+    const found = this.knownAbsent.has(externalId) ? undefined : await this.retrieve(externalId, deadline, context);
     if (found !== undefined && found.externalId === externalId) return found;
-    if (found !== undefined) this.report(new IdentityMismatchError(externalId, found.externalId), context);
+    if (found !== undefined) this.reporter.report(new IdentityMismatchError(externalId, found.externalId), context);
+    else this.knownAbsent.set(externalId, true);
 
     let created: OrqIdentity;
     try {
-      created = await this.call('create', externalId, deadline, (options) => this.api.create(user, options), context, true);
+      created = await this.policy.call('create', externalId, deadline, (options) => this.api.create(user, options), context, true);
     } catch (error) {
       // The documents say a create for an existing external id "will fail" but not with which 4xx:
       // whatever the status, another process may have won the race, so one more retrieve settles it.
       if (!(error instanceof OrqApiError) || error.kind !== 'http' || error.isOutage) throw error;
+      this.knownAbsent.delete(externalId);
       const existing = await this.retrieve(externalId, deadline, context, true);
-      if (existing === undefined) throw error;
+      if (existing === undefined) throw mangledOrMissing(error, externalId);
       if (existing.externalId !== externalId) throw new IdentityMismatchError(externalId, existing.externalId);
       return existing;
     }
+    this.knownAbsent.delete(externalId);
     if (created.externalId !== externalId) throw new IdentityMismatchError(externalId, created.externalId);
+    progress.created = true;
     return created;
+  }
+
+  /** An identity too large to cache is not attached either: attaching it would cost a lookup per request. */
+  private refuseOversized(identity: OrqIdentity): OrqIdentity {
+    const { sizeCalculation, maxEntrySize } = this.cache;
+    if (sizeCalculation === undefined || !(maxEntrySize > 0)) return identity;
+    const size = sizeCalculation(identity, identity.externalId);
+    if (size <= maxEntrySize) return identity;
+    throw new OrqUnavailableError(
+      `orq's identity of user ${JSON.stringify(identity.externalId)} is ${size} bytes (as JSON), over cache.maxEntryBytes (${maxEntrySize}); ` +
+        'it is neither cached nor attached. Keep large data out of identity metadata, or raise cache.maxEntryBytes.',
+      'failed', identity.externalId,
+    );
   }
 
   private retrieve(externalId: string, deadline: number, context: TContext | undefined, urgent = false): Promise<OrqIdentity | undefined> {
     const includeMetrics = this.config.metricsRefreshMs !== undefined;
-    return this.call('retrieve', externalId, deadline, async (options) => {
+    return this.policy.call('retrieve', externalId, deadline, async (options) => {
       const identity = await this.api.retrieve(externalId, { ...options, includeMetrics });
-      if (identity !== undefined && includeMetrics) this.metricsFetchedAt.set(identity, Date.now());
+      if (identity !== undefined && includeMetrics) this.updates.noteMetricsFetched(identity);
       return identity;
     }, context, urgent);
-  }
-
-  /** One call to orq: through the concurrency limit and the breaker, retried while the deadline allows. */
-  private async call<T>(
-    operation: OrqOperation,
-    externalId: string,
-    deadline: number,
-    send: (options: CallOptions) => Promise<T>,
-    context: TContext | undefined,
-    urgent = false,
-  ): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      const remaining = deadline - Date.now();
-      if (remaining < minimumCallMs) throw this.deadlineError(operation, externalId);
-      if (this.breaker.state === 'open') throw this.circuitOpenError(externalId);
-      let retryDelay: number | undefined;
-      try {
-        return await this.limit.run(async () => {
-          // Asked when the call leaves the queue: the circuit may have opened while it waited.
-          const ticket = this.breaker.tryAcquire();
-          if (ticket === undefined) throw this.circuitOpenError(externalId);
-          const budgetMs = Math.max(minimumCallMs, deadline - Date.now());
-          try {
-            const result = await send({ timeoutMs: budgetMs });
-            this.breaker.recordSuccess(ticket);
-            return result;
-          } catch (error) {
-            // Judged before the slot is freed, so the next queued call already sees a circuit this failure opened.
-            retryDelay = this.judgeFailure(error, ticket, budgetMs, attempt, context);
-            throw error;
-          }
-        }, remaining, urgent || attempt > 0);
-      } catch (error) {
-        if (error instanceof DeadlineExceededError) throw this.deadlineError(operation, externalId, error);
-        if (retryDelay === undefined || attempt >= this.config.retries || Date.now() + retryDelay + minimumCallMs > deadline) throw error;
-        await sleep(retryDelay);
-      }
-    }
-  }
-
-  /** Tells the breaker what a failed call says about orq; returns how long to wait before a retry, or undefined for none. */
-  private judgeFailure(error: unknown, ticket: BreakerTicket, budgetMs: number, attempt: number, context: TContext | undefined): number | undefined {
-    if (!(error instanceof OrqApiError) || !error.isOutage) {
-      // orq answered (a 4xx about this user): it is up, whatever the answer.
-      if (error instanceof OrqApiError) this.breaker.recordSuccess(ticket);
-      else this.breaker.release(ticket);
-      return undefined;
-    }
-    if (error.kind === 'timeout' && budgetMs < this.config.lookupTimeoutMs / 2) {
-      // A call that left a long queue with little time left says more about our load than orq's health.
-      this.breaker.release(ticket);
-      return undefined;
-    }
-    return this.onOutage(error, ticket, attempt, context);
-  }
-
-  /** Feeds an outage failure to the breaker; returns how long to wait before a retry, or undefined for none. */
-  private onOutage(error: OrqApiError, ticket: BreakerTicket, attempt: number, context: TContext | undefined): number | undefined {
-    const pauseMs =
-      error.kind === 'rate-limited' ? (error.retryAfterMs ?? this.config.cooldownMs)
-      : error.kind === 'unauthorized' ? this.config.cooldownMs
-      : undefined;
-    if (this.breaker.recordFailure(ticket, pauseMs)) {
-      const pause = Math.ceil(this.breaker.retryInMs / 1000);
-      const opened = new OrqUnavailableError(
-        `${error.message} Calls to orq are paused for ${pause} s; meanwhile requests go on without identities.`,
-        'circuit-open', error.externalId, error,
-      );
-      this.report(opened, context);
-      reportedErrors.add(error);
-    }
-    if (error.kind === 'unauthorized') return undefined;
-    // A few ms past Retry-After, so the retry finds the pause over (timers may fire a little early against Date.now()).
-    if (error.kind === 'rate-limited') return error.retryAfterMs === undefined ? undefined : error.retryAfterMs + 5;
-    return jitteredBackoff(attempt);
-  }
-
-  /** Reports a failure unless it already was, or is the circuit being open (reported once, when it opened). */
-  private reportBackgroundFailure(error: unknown, externalId: string, context: TContext | undefined): void {
-    if (reportedErrors.has(error as object) || (error instanceof OrqUnavailableError && error.reason === 'circuit-open')) return;
-    this.report(error instanceof OrqIdentityError ? error : wrapUnexpected(error, externalId), context);
   }
 
   /** Turns a lookup's failure into what waiting requests see, reporting it and remembering it for a while. */
   private failed(error: unknown, externalId: string, context: TContext | undefined): OrqIdentityError {
     if (error instanceof OrqUnavailableError && error.reason === 'circuit-open') return error;
-    this.reportBackgroundFailure(error, externalId, context);
+    this.reporter.reportBackgroundFailure(error, externalId, context);
     const unavailable =
       error instanceof OrqUnavailableError ? error
       : new OrqUnavailableError(
-        `No orq identity for user ${JSON.stringify(externalId)}: ${error instanceof Error ? error.message : String(error)}`,
+        `No orq identity for user ${JSON.stringify(externalId)}: ${errorText(error)}`,
         'failed', externalId, error,
       );
     if (!this.closed) this.failures?.set(externalId, unavailable);
@@ -294,7 +301,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
             `an identity and the lookup continues in the background (at most lookupTimeoutMs, ${this.config.lookupTimeoutMs} ms) to fill the cache.`,
           'timeout', externalId,
         );
-        this.reportOnce(`timeout:${externalId}`, error, context);
+        this.reporter.reportOnce(`timeout:${externalId}`, error, context);
         reject(error);
       }, waitMs);
       lookup.then(
@@ -309,107 +316,5 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
       );
     });
   }
-
-  private syncProfile(identity: OrqIdentity, user: OrqUser, context: TContext | undefined): void {
-    const changes = profileChanges(identity, user);
-    if (changes === undefined) return;
-    const externalId = identity.externalId;
-    const update = this.call('update', externalId, Date.now() + this.config.lookupTimeoutMs, (options) =>
-      this.api.update(externalId, changes, options), context,
-    ).then(
-      (updated) => this.replaceCached(externalId, updated, identity.metrics),
-      (error: unknown) => this.reportBackgroundFailure(error, externalId, context),
-    );
-    this.track(update);
-  }
-
-  private refreshMetricsIfDue(identity: OrqIdentity, context: TContext | undefined): void {
-    const refreshMs = this.config.metricsRefreshMs as number;
-    const fetchedAt = this.metricsFetchedAt.get(identity);
-    const now = Date.now();
-    if (fetchedAt === undefined) {
-      // Created identities carry no metrics yet: their first refresh is due one interval from now.
-      this.metricsFetchedAt.set(identity, now);
-      return;
-    }
-    if (now - fetchedAt < refreshMs || this.refreshing.has(identity.externalId) || this.closed) return;
-    if (this.breaker.state === 'open') return;
-    const externalId = identity.externalId;
-    this.refreshing.add(externalId);
-    const refresh = this.retrieve(externalId, now + this.config.lookupTimeoutMs, context).then(
-      (fresh) => {
-        // Whatever came back, the next refresh is one interval away: never a call per request.
-        this.metricsFetchedAt.set(identity, Date.now());
-        if (fresh === undefined) this.cache.delete(externalId);
-        else this.replaceCached(externalId, fresh);
-      },
-      (error: unknown) => {
-        // Try again one interval later rather than on the next request.
-        this.metricsFetchedAt.set(identity, Date.now());
-        this.reportBackgroundFailure(error, externalId, context);
-      },
-    ).finally(() => this.refreshing.delete(externalId));
-    this.track(refresh);
-  }
-
-  /** Replaces a cached identity with a newer answer, keeping its cache lifetime: sync and refresh never extend it. */
-  private replaceCached(externalId: string, fresh: OrqIdentity, keepMetrics?: OrqIdentity['metrics']): void {
-    if (fresh.externalId !== externalId || !this.cache.has(externalId)) return;
-    const next = fresh.metrics === undefined && keepMetrics !== undefined ? Object.freeze({ ...fresh, metrics: keepMetrics }) : fresh;
-    const fetchedAt = this.metricsFetchedAt.get(fresh);
-    if (fetchedAt !== undefined) this.metricsFetchedAt.set(next, fetchedAt);
-    this.cache.set(externalId, next, { noUpdateTTL: true });
-  }
-
-  private circuitOpenError(externalId: string): OrqUnavailableError {
-    return new OrqUnavailableError(
-      `Calls to orq are paused after repeated failures (about ${Math.ceil(this.breaker.retryInMs / 1000)} s left); the request goes on without an identity.`,
-      'circuit-open', externalId,
-    );
-  }
-
-  private deadlineError(operation: OrqOperation, externalId: string, cause?: unknown): OrqApiError {
-    return new OrqApiError(
-      `orq ${operation} of user ${JSON.stringify(externalId)} did not finish within lookupTimeoutMs (${this.config.lookupTimeoutMs} ms).`,
-      { operation, kind: 'timeout', externalId, cause },
-    );
-  }
-
-  private track(promise: Promise<unknown>): void {
-    const settled = promise.then(noop, noop);
-    this.pending.add(settled);
-    void settled.then(() => this.pending.delete(settled));
-  }
-
-  private report(error: OrqIdentityError, context: TContext | undefined): void {
-    reportedErrors.add(error);
-    this.config.onError(error, context as TContext);
-  }
-
-  private reportOnce(key: string, error: OrqIdentityError, context: TContext | undefined): void {
-    if (this.recentReports?.has(key) === true) return;
-    this.recentReports?.set(key, true);
-    this.report(error, context);
-  }
 }
 
-/** Errors already handed to onError, so one failure is reported once however many places see it. */
-const reportedErrors = new WeakSet<object>();
-
-function wrapUnexpected(error: unknown, externalId: string): OrqIdentityError {
-  return new OrqUnavailableError(
-    `Unexpected failure while resolving user ${JSON.stringify(externalId)}: ${error instanceof Error ? error.message : String(error)}`,
-    'failed', externalId, error,
-  );
-}
-
-/** Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"), so retries of many lookups spread out. */
-function jitteredBackoff(attempt: number): number {
-  return Math.round(50 + Math.random() * 100 * 2 ** attempt);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function noop(): void {}

@@ -13,9 +13,9 @@ export interface OrqWireIdentity {
 /** What toWireIdentity reads: an OrqUser, an OrqIdentity or the current user alike. */
 export interface WireIdentitySource {
   readonly externalId: string;
-  readonly displayName?: string;
-  readonly email?: string;
-  readonly tags?: readonly string[];
+  readonly displayName?: string | undefined;
+  readonly email?: string | undefined;
+  readonly tags?: readonly string[] | undefined;
 }
 
 /**

@@ -15,11 +15,13 @@ export type { CallIdentity, IdentitySource } from './router-routes.js';
 export { EMULATED_CALL_USAGE, type IdentityUsage, type SeedIdentityInput, type WireIdentity } from './store.js';
 
 export interface OrqEmulatorOptions {
-  apiKey?: string;
-  shape?: ResponseShape;
-  conflictStatus?: number;
-  latencyMs?: number;
-  workspaceId?: string;
+  apiKey?: string | undefined;
+  shape?: ResponseShape | undefined;
+  conflictStatus?: number | undefined;
+  latencyMs?: number | undefined;
+  workspaceId?: string | undefined;
+  /** Acts like a proxy that decodes `%2F` to `/` before routing, so an id containing "/" no longer reaches its identity. */
+  decodeEncodedSlashes?: boolean | undefined;
 }
 
 export interface OrqEmulator {
@@ -87,7 +89,7 @@ export async function startOrqEmulator(options: OrqEmulatorOptions = {}): Promis
 
   // Faults come first because they stand in for the network and gateway, which act before auth.
   function answer(route: Route | LlmRoute, request: ParsedRequest, fault: Fault | undefined): LlmAnswer {
-    const injected = fault === undefined ? undefined : faultReply(fault);
+    const injected = fault === undefined ? undefined : faultReply(fault, request);
     if (injected !== undefined) return { reply: injected };
     if (request.headers.authorization !== `Bearer ${apiKey}`) return { reply: json(401, { error: 'Unauthorized' }) };
     return 'streamPath' in route ? handleLlmCall(ctx.store, route, request) : { reply: dispatchIdentity(ctx, route, request) };
@@ -108,6 +110,7 @@ export async function startOrqEmulator(options: OrqEmulatorOptions = {}): Promis
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const request = await parseRequest(req);
+    if (options.decodeEncodedSlashes === true) request.path = request.path.replace(/%2F/gi, '/');
     const route = classifyLlmRoute(request.method, request.path) ?? classifyIdentityRoute(request.method, request.path);
     const fault = faults.take(route.operation);
     const { reply, identity, streamed } = answer(route, request, fault);

@@ -1,15 +1,19 @@
 // Faults a test injects to stand in for the network and the gateway: statuses, hangs, resets, latency.
-import { json, type Operation, type Reply } from './http.js';
+import { json, type Operation, type ParsedRequest, type Reply } from './http.js';
 
 export type FaultEffect =
-  | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
+  | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> | undefined }
+  /** The body exactly as given (invalid JSON, empty), and no content type unless `headers` sets one. */
+  | { kind: 'raw'; status: number; body?: string; headers?: Record<string, string> | undefined }
+  /** A JSON body echoing the request's headers, as some gateways and proxies do on errors (Authorization included). */
+  | { kind: 'echo'; status: number }
   | { kind: 'hang' }
   | { kind: 'reset' }
   | { kind: 'latency'; ms: number };
 
 export type Fault = FaultEffect & {
-  operation?: Operation | 'any';
-  times?: number;
+  operation?: Operation | 'any' | undefined;
+  times?: number | undefined;
 };
 
 interface PendingFault {
@@ -42,10 +46,14 @@ export class FaultQueue {
   }
 }
 
-export function faultReply(fault: Fault): Reply | undefined {
+export function faultReply(fault: Fault, request: ParsedRequest): Reply | undefined {
   switch (fault.kind) {
     case 'status':
       return json(fault.status, fault.body ?? { error: `Injected ${fault.status}` }, fault.headers);
+    case 'raw':
+      return { kind: 'raw', status: fault.status, body: fault.body ?? '', headers: fault.headers };
+    case 'echo':
+      return json(fault.status, { error: 'Echoing your request', headers: request.headers });
     case 'hang':
     case 'reset':
       return { kind: fault.kind };

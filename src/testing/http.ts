@@ -42,7 +42,8 @@ export interface SseEvent {
 }
 
 export type Reply =
-  | { kind: 'json'; status: number; body: unknown; headers?: Record<string, string> }
+  | { kind: 'json'; status: number; body: unknown; headers?: Record<string, string> | undefined }
+  | { kind: 'raw'; status: number; body: string; headers?: Record<string, string> | undefined }
   | { kind: 'sse'; events: readonly SseEvent[] }
   | { kind: 'hang' }
   | { kind: 'reset' };
@@ -93,7 +94,7 @@ export async function parseRequest(req: IncomingMessage): Promise<ParsedRequest>
 }
 
 export function replyStatus(reply: Reply): CallStatus {
-  if (reply.kind === 'json') return reply.status;
+  if (reply.kind === 'json' || reply.kind === 'raw') return reply.status;
   return reply.kind === 'sse' ? 200 : reply.kind;
 }
 
@@ -104,6 +105,11 @@ export function send(res: ServerResponse, reply: Reply): void {
     return;
   }
   if (reply.kind === 'sse') return sendEvents(res, reply.events);
+  if (reply.kind === 'raw') {
+    res.writeHead(reply.status, reply.headers);
+    res.end(reply.body);
+    return;
+  }
   res.writeHead(reply.status, { ...reply.headers, 'content-type': 'application/json' });
   res.end(JSON.stringify(reply.body));
 }

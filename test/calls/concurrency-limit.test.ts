@@ -1,6 +1,6 @@
 // The bound on calls in flight: queueing order, urgency, and queued deadlines.
 import { describe, expect, it } from 'vitest';
-import { ConcurrencyLimit, DeadlineExceededError } from '../src/concurrency-limit.js';
+import { ConcurrencyLimit, DeadlineExceededError } from '../../src/calls/concurrency-limit.js';
 
 function deferred() {
   let resolve!: () => void;

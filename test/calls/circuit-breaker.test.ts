@@ -1,6 +1,6 @@
 // The breaker's state machine on a fake clock.
 import { describe, expect, it } from 'vitest';
-import { CircuitBreaker } from '../src/circuit-breaker.js';
+import { CircuitBreaker } from '../../src/calls/circuit-breaker.js';
 
 function breakerAt(options: { failureThreshold: number; cooldownMs: number }) {
   const clock = { now: 0 };

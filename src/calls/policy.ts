@@ -1,0 +1,177 @@
+// How one call to orq is made: through the concurrency limit and the circuit breaker, retried while its deadline allows.
+import { OrqApiError, type OrqOperation } from '../errors/orq-api-error.js';
+import { OrqUnavailableError } from '../errors/orq-unavailable-error.js';
+import type { CallOptions } from '../orq-client.js';
+import type { StatsCounters } from '../observability/stats.js';
+import type { Reporter } from '../reporter.js';
+import { CircuitBreaker, type BreakerState, type BreakerTicket } from './circuit-breaker.js';
+import { ConcurrencyLimit, DeadlineExceededError, QueueFullError } from './concurrency-limit.js';
+
+export interface CallPolicyConfig {
+  lookupTimeoutMs: number;
+  maxConcurrency: number;
+  maxQueue: number;
+  retries: number;
+  failureThreshold: number;
+  cooldownMs: number;
+}
+
+/** A call given less time than this would only add load: it fails as past its deadline instead. */
+const minimumCallMs = 50;
+
+/**
+ * The longest pause a Retry-After can impose. A 429 with `Retry-After: 100000000` would otherwise stop every
+ * call for three years (and a proxy sending milliseconds, 17 h); past this the circuit probes again, one call.
+ */
+export const maxRetryAfterMs = 300_000;
+
+export class CallPolicy<TContext> {
+  private readonly breaker: CircuitBreaker;
+  private readonly limit: ConcurrencyLimit;
+
+  constructor(
+    private readonly config: CallPolicyConfig,
+    private readonly reporter: Reporter<TContext>,
+    private readonly stats: StatsCounters,
+  ) {
+    this.breaker = new CircuitBreaker({ failureThreshold: config.failureThreshold, cooldownMs: config.cooldownMs });
+    this.limit = new ConcurrencyLimit(config.maxConcurrency, config.maxQueue);
+  }
+
+  get circuit(): BreakerState {
+    return this.breaker.state;
+  }
+
+  /** Milliseconds until calls may go again; 0 unless the circuit is open. */
+  get retryInMs(): number {
+    return this.breaker.retryInMs;
+  }
+
+  get inFlight(): number {
+    return this.limit.inFlight;
+  }
+
+  get queued(): number {
+    return this.limit.queued;
+  }
+
+  get isOpen(): boolean {
+    return this.breaker.state === 'open';
+  }
+
+  /** One call to orq: through the concurrency limit and the breaker, retried while the deadline allows. */
+  async call<T>(
+    operation: OrqOperation,
+    externalId: string,
+    deadline: number,
+    send: (options: CallOptions) => Promise<T>,
+    context: TContext | undefined,
+    urgent = false,
+  ): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const remaining = deadline - Date.now();
+      if (remaining < minimumCallMs) throw this.deadlineError(operation, externalId);
+      if (this.breaker.state === 'open') throw this.circuitOpenError(externalId);
+      let retryDelay: number | undefined;
+      try {
+        return await this.limit.run(async () => {
+          // Asked when the call leaves the queue: the circuit may have opened while it waited.
+          const ticket = this.breaker.tryAcquire();
+          if (ticket === undefined) throw this.circuitOpenError(externalId);
+          const budgetMs = Math.max(minimumCallMs, deadline - Date.now());
+          const startedAt = performance.now();
+          try {
+            const result = await send({ timeoutMs: budgetMs });
+            this.breaker.recordSuccess(ticket);
+            this.stats.call(operation, startedAt, attempt, result);
+            return result;
+          } catch (error) {
+            this.stats.call(operation, startedAt, attempt, undefined, error);
+            // Judged before the slot is freed, so the next queued call already sees a circuit this failure opened.
+            retryDelay = this.judgeFailure(error, ticket, budgetMs, attempt, context);
+            throw error;
+          }
+        }, remaining, urgent || attempt > 0);
+      } catch (error) {
+        if (error instanceof DeadlineExceededError) throw this.deadlineError(operation, externalId, error);
+        if (error instanceof QueueFullError) throw this.overloadedError(operation, externalId, error);
+        if (retryDelay === undefined || attempt >= this.config.retries || Date.now() + retryDelay + minimumCallMs > deadline) throw error;
+        await sleep(retryDelay);
+      }
+    }
+  }
+
+  circuitOpenError(externalId: string): OrqUnavailableError {
+    return new OrqUnavailableError(
+      `Calls to orq are paused after repeated failures (about ${Math.ceil(this.breaker.retryInMs / 1000)} s left); the request goes on without an identity.`,
+      'circuit-open', externalId,
+    );
+  }
+
+  /** Tells the breaker what a failed call says about orq; returns how long to wait before a retry, or undefined for none. */
+  private judgeFailure(error: unknown, ticket: BreakerTicket, budgetMs: number, attempt: number, context: TContext | undefined): number | undefined {
+    if (!(error instanceof OrqApiError) || !error.isOutage) {
+      // orq answered (a 4xx about this user): it is up, whatever the answer. A request that never left the
+      // process (not-sent) or an error of ours says nothing about orq either way.
+      if (error instanceof OrqApiError && error.kind !== 'not-sent') this.breaker.recordSuccess(ticket);
+      else this.breaker.release(ticket);
+      return undefined;
+    }
+    if (error.kind === 'timeout' && budgetMs < this.config.lookupTimeoutMs / 2) {
+      // A call that left a long queue with little time left says more about our load than orq's health.
+      this.breaker.release(ticket);
+      return undefined;
+    }
+    return this.onOutage(error, ticket, attempt, context);
+  }
+
+  /** Feeds an outage failure to the breaker; returns how long to wait before a retry, or undefined for none. */
+  private onOutage(error: OrqApiError, ticket: BreakerTicket, attempt: number, context: TContext | undefined): number | undefined {
+    const retryAfterMs = error.retryAfterMs === undefined ? undefined : Math.min(error.retryAfterMs, maxRetryAfterMs);
+    const pauseMs =
+      error.kind === 'rate-limited' ? (retryAfterMs ?? this.config.cooldownMs)
+      : error.kind === 'unauthorized' ? this.config.cooldownMs
+      : undefined;
+    if (this.breaker.recordFailure(ticket, pauseMs)) {
+      const pause = Math.ceil(this.breaker.retryInMs / 1000);
+      const capped =
+        error.retryAfterMs !== undefined && error.retryAfterMs > maxRetryAfterMs
+          ? ` (orq asked for ${Math.ceil(error.retryAfterMs / 1000)} s; the pause is capped at ${maxRetryAfterMs / 1000} s, then one call probes again)`
+          : '';
+      const opened = new OrqUnavailableError(
+        `${error.message} Calls to orq are paused for ${pause} s${capped}; meanwhile requests go on without identities.`,
+        'circuit-open', error.externalId, error,
+      );
+      this.reporter.report(opened, context);
+      this.reporter.markReported(error);
+    }
+    if (error.kind === 'unauthorized') return undefined;
+    // A few ms past Retry-After, so the retry finds the pause over (timers may fire a little early against Date.now()).
+    if (error.kind === 'rate-limited') return retryAfterMs === undefined ? undefined : retryAfterMs + 5;
+    return jitteredBackoff(attempt);
+  }
+
+  private overloadedError(operation: OrqOperation, externalId: string, cause: QueueFullError): OrqUnavailableError {
+    return new OrqUnavailableError(
+      `orq ${operation} of user ${JSON.stringify(externalId)} was not attempted: ${cause.message} (maxQueue ${this.config.maxQueue}). ` +
+        'The request goes on without an identity; raise maxConcurrency or maxQueue if orq can take more.',
+      'overloaded', externalId, cause,
+    );
+  }
+
+  private deadlineError(operation: OrqOperation, externalId: string, cause?: unknown): OrqApiError {
+    return new OrqApiError(
+      `orq ${operation} of user ${JSON.stringify(externalId)} did not finish within lookupTimeoutMs (${this.config.lookupTimeoutMs} ms).`,
+      { operation, kind: 'timeout', externalId, cause },
+    );
+  }
+}
+
+/** Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"), so retries of many lookups spread out. */
+function jitteredBackoff(attempt: number): number {
+  return Math.round(50 + Math.random() * 100 * 2 ** attempt);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
