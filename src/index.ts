@@ -1,7 +1,9 @@
 // The public surface of express-orq-identity; everything else is internal.
 export { orqIdentity, type OrqIdentityMiddleware, type OrqIdentityOptions } from './middleware.js';
 export { createIdentityResolver, type CloseOptions, type IdentityResolver, type ResolvableUser } from './resolver.js';
-export type { CacheOptions, IdentityResolverOptions } from './options.js';
+export type { BudgetOptions, CacheOptions, IdentityResolverOptions } from './options.js';
+export type { SharedOptions } from './store/shared-options.js';
+export type { RedisClientLike, SendCommand } from './store/command.js';
 export { currentOrqIdentity, currentOrqUser, runWithOrqIdentity, runWithOrqUser, type OrqRequestUser } from './context.js';
 export type { OrqIdentityStats } from './observability/stats.js';
 export {
@@ -28,6 +30,7 @@ export {
   OrqIdentityError,
   OrqUnavailableError,
   RepeatedFailuresError,
+  SharedStoreError,
   type OrqFailureKind,
   type OrqIdentityErrorCode,
   type OrqOperation,
