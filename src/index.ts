@@ -1,11 +1,21 @@
 // The public surface of express-orq-identity; everything else is internal.
 export { orqIdentity, type OrqIdentityMiddleware, type OrqIdentityOptions } from './middleware.js';
-export { createIdentityResolver, type CloseOptions, type IdentityResolver } from './resolver.js';
+export { createIdentityResolver, type CloseOptions, type IdentityResolver, type ResolvableUser } from './resolver.js';
 export type { CacheOptions, IdentityResolverOptions } from './options.js';
 export type { OrqClient } from './transport/orq-sdk-client.js';
-export { currentOrqIdentity, runWithOrqIdentity } from './context.js';
+export { currentOrqIdentity, currentOrqUser, runWithOrqIdentity, runWithOrqUser, type OrqRequestUser } from './context.js';
+export type { OrqIdentityStats } from './observability/stats.js';
+export {
+  orqIdentityChannels,
+  type OrqCallEvent,
+  type OrqCallOutcome,
+  type OrqLookupEvent,
+  type OrqLookupOutcome,
+} from './observability/channels.js';
 export { toPublicIdentity, type OrqPublicIdentity } from './public-identity.js';
-export { defaultGetUser, type UserLike } from './user.js';
+export { orqIdentityFetch, type OrqIdentityFetchOptions } from './attribution/fetch.js';
+export { toWireIdentity, type OrqWireIdentity, type WireIdentitySource } from './attribution/wire-identity.js';
+export { defaultGetUser, type UserLike, type UserWithNumericId } from './user.js';
 export type { OrqIdentity, OrqIdentityMetrics, OrqUser } from './types.js';
 export {
   IdentityMismatchError,
@@ -14,6 +24,7 @@ export {
   OrqApiError,
   OrqIdentityError,
   OrqUnavailableError,
+  RepeatedFailuresError,
   type OrqFailureKind,
   type OrqIdentityErrorCode,
   type OrqOperation,

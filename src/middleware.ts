@@ -1,45 +1,51 @@
 // The Express adapter: reads the user, attaches the identity to `req` and to the async context, and never lets orq fail the request unless asked.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { identityStorage } from './context.js';
+import { frameOfIdentity, frameOfUser, frameWithIdentity, requestStorage, type RequestFrame } from './context.js';
 import { OrqIdentityError } from './errors/orq-identity-error.js';
 import { OrqUnavailableError } from './errors/orq-unavailable-error.js';
+import { MisplacedMiddlewareWatch } from './misplaced-middleware.js';
+import type { OrqIdentityStats } from './observability/stats.js';
 import { OptionChecker, resolveResolverConfig, resolverOptionNames, type IdentityResolverOptions } from './options.js';
 import { Resolver, type CloseOptions, type IdentityResolver } from './resolver.js';
-import type { OrqIdentity } from './types.js';
-import { defaultGetUser, externalIdProblem, type UserLike } from './user.js';
+import type { OrqIdentity, OrqUser } from './types.js';
+import { checkUser, defaultGetUser, errorText, externalIdOf, externalIdProblem, snapshotUser, type UserLike } from './user.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace -- Express's own augmentation point
   namespace Express {
     interface Request {
       /** The orq identity of the authenticated user, set by `orqIdentity()`; undefined when there is none. */
-      orqIdentity?: OrqIdentity;
+      orqIdentity?: OrqIdentity | undefined;
     }
   }
 }
 
 export interface OrqIdentityOptions extends Omit<IdentityResolverOptions<Request>, 'onError'> {
   /** Finds the user of a request: an OrqUser, its external id, or null/undefined when anonymous. May be async. Defaults to `defaultGetUser` (passport `req.user.id`, express-jwt `req.auth.sub`, Clerk `req.auth.userId`). */
-  getUser?: (req: Request) => UserLike | Promise<UserLike>;
+  getUser?: ((req: Request) => UserLike | Promise<UserLike>) | undefined;
   /** The longest a request waits for orq, in milliseconds; the lookup goes on in the background. Defaults to `2_000`. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** When orq fails, let the request go on without an identity (`true`) or pass an OrqUnavailableError (status 503) to `next` (`false`). Defaults to `true`. */
-  failOpen?: boolean;
-  /** Run the rest of the request inside an AsyncLocalStorage context so `currentOrqIdentity()` works downstream. Defaults to `true`. */
-  context?: boolean;
+  failOpen?: boolean | undefined;
+  /** Run the rest of the request inside an AsyncLocalStorage context holding this request's user and identity, so `currentOrqUser()`, `currentOrqIdentity()` and the attribution helpers work downstream. Defaults to `true`. */
+  context?: boolean | undefined;
+  /** Requests for which to do nothing at all (health checks, static files): no `getUser`, no lookup, nothing attached. Synchronous. Defaults to `undefined` (no request is skipped). */
+  skip?: ((req: Request) => boolean) | undefined;
   /** Receives every failure and every skipped user, with the request it concerns. Defaults to one concise `console.warn` line per event. */
-  onError?: (error: OrqIdentityError, req: Request) => void;
+  onError?: ((error: OrqIdentityError, req: Request) => void) | undefined;
 }
 
 /** The middleware, with a way to shut down cleanly. */
 export interface OrqIdentityMiddleware extends RequestHandler {
   /** Waits, at most `timeoutMs` (default 5 000), for background lookups and updates to finish; no new lookups start. */
   close(options?: CloseOptions): Promise<{ pending: number }>;
+  /** A plain snapshot of the cache, lookups, calls to orq, queue and circuit: cheap enough for a health endpoint. */
+  stats(): OrqIdentityStats;
   /** The framework-free core this middleware runs on, for jobs outside requests. */
   readonly resolver: IdentityResolver<Request>;
 }
 
-const middlewareOptionNames = [...resolverOptionNames, 'getUser', 'timeoutMs', 'failOpen', 'context'] as const;
+const middlewareOptionNames = [...resolverOptionNames, 'getUser', 'timeoutMs', 'failOpen', 'context', 'skip'] as const;
 
 /** Resolves each authenticated request's user to an orq identity and attaches it as `req.orqIdentity`. */
 export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddleware {
@@ -49,20 +55,49 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
   const getUser = check.func('getUser', options.getUser) ?? defaultGetUser;
   const timeoutMs = check.milliseconds('timeoutMs', options.timeoutMs, 2_000);
   const failOpen = check.boolean('failOpen', options.failOpen, true);
-  const storage = check.boolean('context', options.context, true) ? identityStorage : undefined;
+  const storage = check.boolean('context', options.context, true) ? requestStorage : undefined;
+  const skip = check.func('skip', options.skip);
+  const watch = new MisplacedMiddlewareWatch(caller);
   const resolver = new Resolver<Request>(config);
   const report = config.onError;
 
-  function attach(req: Request, identity: OrqIdentity, next: NextFunction): void {
-    req.orqIdentity = identity;
-    if (storage === undefined) next();
-    else storage.run(identity, next);
+  /**
+   * Every way out of the middleware goes through here: downstream runs in a context holding exactly this
+   * request's frame, or none. Calling `next()` in the caller's context instead would let a request resumed
+   * from another request's callback (a callback-style pool handing over a freed connection) inherit that
+   * request's user.
+   */
+  function proceed(frame: RequestFrame | undefined, next: NextFunction, error?: unknown): void {
+    if (storage === undefined) return error === undefined ? next() : next(error);
+    if (error === undefined) storage.run(frame, next);
+    else storage.run(frame, () => next(error));
   }
 
-  /** Everything after getUser, for a user given at once or through a promise alike. */
-  function attachUser(req: Request, found: UserLike, next: NextFunction): void {
-    if (found === null || found === undefined) return next();
-    const externalId = typeof found === 'string' ? found : (found as { externalId?: unknown }).externalId;
+  function attach(req: Request, identity: OrqIdentity, next: NextFunction): void {
+    req.orqIdentity = identity;
+    proceed(storage === undefined ? undefined : frameOfIdentity(identity), next);
+  }
+
+  /** The context frame of a user not yet matched to an identity, or undefined when the user cannot be sent to orq. */
+  function userFrame(user: OrqUser | string): RequestFrame | undefined {
+    if (storage === undefined) return undefined;
+    try {
+      return frameOfUser(checkUser(user).user);
+    } catch {
+      // The resolver reports the invalid user (once per window); here it only means "no user downstream".
+      return undefined;
+    }
+  }
+
+  /** Everything after getUser, for a user given at once or through a promise alike. Never throws, whatever `found` does when read. */
+  function attachUser(req: Request, found: unknown, next: NextFunction): void {
+    if (found === null || found === undefined) {
+      if (watch.active) watch.noUserFound(req.headers);
+      return proceed(undefined, next);
+    }
+    if (watch.active) watch.userFound();
+    // Read once: a getter or Proxy is never asked twice, and a throwing one is refused (InvalidUserError), not thrown.
+    const externalId = externalIdOf(found);
     if (typeof externalId === 'string') {
       // The hot path: a cached user is attached synchronously, with no promise and no allocation.
       const identity = resolver.cached(externalId, req);
@@ -70,13 +105,23 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
       // During an outage, pass straight through: the failure was reported when it began, and making an
       // error and a promise per request would slow the app exactly when orq is down. An unusable id still
       // goes the long way, to be reported.
-      if (failOpen && resolver.isBackingOff(externalId) && externalIdProblem(externalId) === undefined) return next();
+      if (failOpen && resolver.isBackingOff(externalId) && externalIdProblem(externalId) === undefined) {
+        return proceed(userFrame(snapshotUser(found, externalId) as OrqUser | string), next);
+      }
     }
-    resolver.resolve(found, req, timeoutMs).then(
-      (identity) => attach(req, identity, next),
+    const user = snapshotUser(found, externalId) as OrqUser | string;
+    // The user is in the context before orq answers: attribution never waits on the identity endpoints.
+    const frame = userFrame(user);
+    // When cached() was asked above, its miss is counted already.
+    const lookup = typeof externalId === 'string' ? resolver.resolveUncached(user, req, timeoutMs) : resolver.resolve(user, req, timeoutMs);
+    lookup.then(
+      (identity) => {
+        req.orqIdentity = identity;
+        proceed(storage === undefined ? undefined : frameWithIdentity(frame, identity), next);
+      },
       (error: unknown) => {
-        if (!failOpen && error instanceof OrqUnavailableError) next(error);
-        else next();
+        if (!failOpen && error instanceof OrqUnavailableError) proceed(frame, next, error);
+        else proceed(frame, next);
       },
     );
   }
@@ -84,7 +129,7 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
   function reportGetUserFailure(req: Request, error: unknown): void {
     report(
       new OrqIdentityError(
-        `getUser threw (${error instanceof Error ? error.message : String(error)}); the request goes on without an identity.`,
+        `getUser threw (${errorText(error)}); the request goes on without an identity.`,
         { code: 'ORQ_IDENTITY_GET_USER_FAILED', cause: error },
       ),
       req,
@@ -92,29 +137,38 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
   }
 
   const middleware = function orqIdentityMiddleware(req: Request, _res: Response, next: NextFunction): void {
-    let found: UserLike | Promise<UserLike>;
+    // skip is the app's own routing decision, like a route path: a throw goes to Express's error handling.
+    // Still run downstream in no frame: a skipped request must not inherit whoever resumed it.
+    if (skip !== undefined && skip(req)) return proceed(undefined, next);
+    let found: unknown;
     try {
       found = getUser(req);
+      // `then` is read once, inside the try: a thenable Proxy or getter may throw, and must not be asked twice.
+      const then = found !== null && typeof found === 'object' ? (found as { then?: unknown }).then : undefined;
+      if (typeof then === 'function') {
+        const thenable = found;
+        new Promise<unknown>((resolve, reject) => {
+          (then as (onFulfilled: (value: unknown) => void, onRejected: (reason: unknown) => void) => unknown).call(thenable, resolve, reject);
+        }).then(
+          (user) => attachUser(req, user, next),
+          (error: unknown) => {
+            reportGetUserFailure(req, error);
+            proceed(undefined, next);
+          },
+        );
+        return;
+      }
     } catch (error) {
       reportGetUserFailure(req, error);
-      return next();
+      return proceed(undefined, next);
     }
-    if (found !== null && typeof found === 'object' && typeof (found as { then?: unknown }).then === 'function') {
-      (found as Promise<UserLike>).then(
-        (user) => attachUser(req, user, next),
-        (error: unknown) => {
-          reportGetUserFailure(req, error);
-          next();
-        },
-      );
-      return;
-    }
-    attachUser(req, found as UserLike, next);
+    attachUser(req, found, next);
   } as OrqIdentityMiddleware;
 
   Object.defineProperties(middleware, {
     close: { value: (closeOptions?: CloseOptions) => resolver.close(closeOptions) },
     resolver: { value: resolver },
+    stats: { value: () => resolver.stats() },
   });
   return middleware;
 }

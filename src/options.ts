@@ -1,7 +1,8 @@
 // The public options, their defaults, and their checks: everything after this file works from a filled-in Config.
 import { LRUCache } from 'lru-cache';
 import type { OrqIdentityError } from './errors/orq-identity-error.js';
-import { createIdentityApi, type IdentityApi } from './orq-client.js';
+import { orqTarget } from './instances.js';
+import { createIdentityApi, readApiKey, type IdentityApi } from './orq-client.js';
 import { createFetchIdentityApi } from './transport/fetch-api.js';
 import type { OrqClient } from './transport/orq-sdk-client.js';
 import type { OrqIdentity } from './types.js';
@@ -9,46 +10,57 @@ import type { OrqIdentity } from './types.js';
 /** Options of the in-process identity cache. */
 export interface CacheOptions {
   /** Most identities kept. Defaults to `10_000`. */
-  max?: number;
+  max?: number | undefined;
   /** How long an identity is trusted, in milliseconds. Defaults to `600_000` (10 minutes). */
-  ttl?: number;
+  ttl?: number | undefined;
+  /** Most memory the cached identities may take, measured as the length of their JSON. Defaults to `50_000_000` (about 50 MB). */
+  maxBytes?: number | undefined;
+  /** An identity larger than this (the length of its JSON) is not cached and not attached; it is reported. Defaults to `1_000_000` (about 1 MB), at most `maxBytes`. */
+  maxEntryBytes?: number | undefined;
 }
 
 /** Options of the framework-free core (`createIdentityResolver`); `orqIdentity` takes these too. */
 export interface IdentityResolverOptions<TContext = undefined> {
   /** Your own @orq-ai/node client (`new Orq({ apiKey })`) for the identity calls; without one the package calls orq over `fetch` with `apiKey` and `serverURL` and never loads @orq-ai/node. Defaults to `undefined`. */
-  client?: OrqClient;
+  client?: OrqClient | undefined;
   /** orq API key, used when no `client` is given. Defaults to `process.env.ORQ_API_KEY`. */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** orq API base URL, used when no `client` is given. Defaults to `process.env.ORQ_SERVER_URL`, else `https://api.orq.ai`. */
-  serverURL?: string;
+  serverURL?: string | undefined;
   /** Cache options, or your own `LRUCache<string, OrqIdentity>`. Defaults to `{ max: 10_000, ttl: 600_000 }`. */
-  cache?: CacheOptions | LRUCache<string, OrqIdentity>;
+  cache?: CacheOptions | LRUCache<string, OrqIdentity> | undefined;
   /** The longest one lookup (retrieve, create, their retries and queueing) may take, also when it goes on in the background after a request stopped waiting. Defaults to `10_000`. */
-  lookupTimeoutMs?: number;
+  lookupTimeoutMs?: number | undefined;
   /** Most calls to orq in flight at once; more wait in a queue. Defaults to `16`. */
-  maxConcurrency?: number;
+  maxConcurrency?: number | undefined;
+  /** Most calls waiting for one of the `maxConcurrency` slots; past it a new lookup fails at once, without a call, and is reported. Defaults to `1_000`. */
+  maxQueue?: number | undefined;
   /** Extra tries of a call that failed with a 5xx, a reset or a timeout, with jittered backoff, when they fit in `lookupTimeoutMs`. Defaults to `2`. */
-  retries?: number;
+  retries?: number | undefined;
   /** When to stop calling a failing orq. Defaults to `{ failureThreshold: 5, cooldownMs: 5_000 }`. */
-  circuitBreaker?: { failureThreshold?: number; cooldownMs?: number };
+  circuitBreaker?: { failureThreshold?: number | undefined; cooldownMs?: number | undefined } | undefined;
   /** How long a user whose lookup failed is not looked up again. Defaults to `5_000`. */
-  failureMemoryMs?: number;
+  failureMemoryMs?: number | undefined;
   /** Update the identity (PATCH) in the background when the profile `getUser` supplies differs from orq's. Defaults to `true`. */
-  syncProfile?: boolean;
+  syncProfile?: boolean | undefined;
   /** Fetch the identity's 30-day usage (`include_metrics`) and refresh it at most every `refreshMs`. Defaults to `false` (`refreshMs` defaults to `60_000`). */
-  metrics?: boolean | { refreshMs?: number };
+  metrics?: boolean | { refreshMs?: number | undefined } | undefined;
   /** Receives every failure and every skipped user. Defaults to one concise `console.warn` line per event. */
-  onError?: (error: OrqIdentityError, context: TContext) => void;
+  onError?: ((error: OrqIdentityError, context: TContext) => void) | undefined;
 }
 
 /** The filled-in, checked form of IdentityResolverOptions. */
 export interface ResolverConfig<TContext> {
   /** The identity endpoints: the app's own SDK client, or our fetch transport. */
   api: IdentityApi;
+  /** Which orq this talks to (the client object, or the key hashed and the server), to notice duplicate instances. */
+  orqTarget: string;
+  /** The factory's name, for messages. */
+  caller: string;
   cache: LRUCache<string, OrqIdentity>;
   lookupTimeoutMs: number;
   maxConcurrency: number;
+  maxQueue: number;
   retries: number;
   failureThreshold: number;
   cooldownMs: number;
@@ -59,9 +71,14 @@ export interface ResolverConfig<TContext> {
 }
 
 export const resolverOptionNames = [
-  'client', 'apiKey', 'serverURL', 'cache', 'lookupTimeoutMs', 'maxConcurrency', 'retries',
+  'client', 'apiKey', 'serverURL', 'cache', 'lookupTimeoutMs', 'maxConcurrency', 'maxQueue', 'retries',
   'circuitBreaker', 'failureMemoryMs', 'syncProfile', 'metrics', 'onError',
 ] as const satisfies ReadonlyArray<keyof IdentityResolverOptions>;
+
+/** Options that live inside another one: a misplaced top-level `ttl` is pointed at `cache.ttl`. */
+export const nestedOptionNames = [
+  'cache.max', 'cache.ttl', 'circuitBreaker.failureThreshold', 'circuitBreaker.cooldownMs', 'metrics.refreshMs',
+] as const;
 
 // Fails to compile when an option is added to IdentityResolverOptions but not to the list above,
 // which would otherwise make the new option warn as unknown.
@@ -91,17 +108,24 @@ export function resolveResolverConfig<TContext>(
       `${caller}: no orq API key. Set ORQ_API_KEY, pass \`apiKey\`, or pass your own \`client: new Orq({ apiKey })\`.`,
     );
   }
+  const keySource = client !== undefined ? 'the `client` you passed' : options.apiKey !== undefined ? '`apiKey`' : 'ORQ_API_KEY';
+  checkApiKey(caller, client === undefined ? apiKey : readApiKey(client), keySource);
   const serverURL = options.serverURL ?? nonEmpty(process.env.ORQ_SERVER_URL);
   if (serverURL !== undefined) check.url('serverURL', serverURL);
 
   const breaker = options.circuitBreaker ?? {};
+  if (typeof breaker === 'object' && breaker !== null) check.knownInside('circuitBreaker', breaker, ['failureThreshold', 'cooldownMs']);
   const metrics = options.metrics ?? false;
+  if (typeof metrics === 'object' && metrics !== null) check.knownInside('metrics', metrics, ['refreshMs']);
   const config: ResolverConfig<TContext> = {
     // Without a client the SDK is never loaded: it costs about 1 s and 75 MB of heap for two endpoints (issue 12).
     api: client === undefined ? createFetchIdentityApi({ apiKey: apiKey as string, serverURL }) : createIdentityApi(client),
+    orqTarget: orqTarget(client, apiKey, serverURL),
+    caller,
     cache: makeCache(check, options.cache),
     lookupTimeoutMs: check.milliseconds('lookupTimeoutMs', options.lookupTimeoutMs, 10_000),
     maxConcurrency: check.count('maxConcurrency', options.maxConcurrency, 16, 1),
+    maxQueue: check.count('maxQueue', options.maxQueue, 1_000, 0),
     retries: check.count('retries', options.retries, 2, 0),
     failureThreshold: check.count('circuitBreaker.failureThreshold', breaker.failureThreshold, 5, 1),
     cooldownMs: check.milliseconds('circuitBreaker.cooldownMs', breaker.cooldownMs, 5_000),
@@ -131,14 +155,52 @@ function makeCache(check: OptionChecker, cache: IdentityResolverOptions<unknown>
   if (cache instanceof LRUCache) return cache;
   const given = cache ?? {};
   if (typeof given !== 'object' || given === null) check.fail('cache', given, 'pass `{ max, ttl }` or an LRUCache');
+  check.knownInside('cache', given, ['max', 'ttl', 'maxBytes', 'maxEntryBytes']);
   const ttl = check.milliseconds('cache.ttl', given.ttl, 600_000);
+  const maxSize = check.count('cache.maxBytes', given.maxBytes, 50_000_000, 1);
+  const maxEntrySize = Math.min(maxSize, check.count('cache.maxEntryBytes', given.maxEntryBytes, 1_000_000, 1));
   return new LRUCache<string, OrqIdentity>({
     max: check.count('cache.max', given.max, 10_000, 1),
     ttl,
+    // Bounded in bytes too: an entry count alone let 30 identities with 10 MB of metadata each take 300 MiB.
+    // Sized once, when stored (never on the hot path); the resolver refuses what exceeds maxEntrySize.
+    maxSize,
+    maxEntrySize,
+    sizeCalculation: identitySize,
     // lru-cache re-reads the clock (and arms a timer) every ttlResolution ms of a get-heavy hot path;
     // a tenth of the ttl, at most a second, keeps expiry precise enough and the hot path cheaper.
     ttlResolution: Math.min(1_000, Math.max(1, Math.floor(ttl / 10))),
   });
+}
+
+/**
+ * A key that cannot travel in an HTTP header fails every call, and the runtime's error quotes the header,
+ * key included; refused here, once, without ever printing the key.
+ */
+function checkApiKey(caller: string, apiKey: unknown, source: string): void {
+  if (typeof apiKey !== 'string') return;
+  for (let index = 0; index < apiKey.length; index++) {
+    const code = apiKey.charCodeAt(index);
+    const problem =
+      code < 0x20 || code === 0x7f ? 'a control character (a newline, NUL, tab…)'
+      : code > 0xff ? 'a character that an HTTP header cannot carry'
+      : undefined;
+    if (problem !== undefined) {
+      throw new TypeError(
+        `${caller}: the orq API key from ${source} contains ${problem} at position ${index} of ${apiKey.length}; ` +
+          'the key is not shown. Remove it (a trailing newline from a secrets file or `echo` is the usual cause).',
+      );
+    }
+  }
+}
+
+/** About the bytes an identity holds: the length of its JSON (orq's answer was JSON, so it always has one). */
+export function identitySize(identity: OrqIdentity): number {
+  try {
+    return Math.max(1, JSON.stringify(identity).length);
+  } catch {
+    return Number.MAX_SAFE_INTEGER;
+  }
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -159,9 +221,19 @@ export class OptionChecker {
     }
     for (const name of Object.keys(options)) {
       if (names.includes(name)) continue;
-      const guess = closest(name, names);
+      process.emitWarning(`${this.caller}: unknown option \`${name}\` is ignored${suggestion(name, names)}`, {
+        code: 'ORQ_IDENTITY_UNKNOWN_OPTION',
+      });
+    }
+  }
+
+  /** Warns about unknown keys inside an object option (`cache: { ttlMs }`), suggesting the right key. */
+  knownInside(parent: string, value: object, names: readonly string[]): void {
+    for (const key of Object.keys(value)) {
+      if (names.includes(key)) continue;
+      const guess = closest(key, names);
       process.emitWarning(
-        `${this.caller}: unknown option \`${name}\` is ignored${guess === undefined ? '' : `; did you mean \`${guess}\`?`}`,
+        `${this.caller}: unknown option \`${parent}.${key}\` is ignored${guess === undefined ? '' : `; did you mean \`${parent}.${guess.name}\`?`}`,
         { code: 'ORQ_IDENTITY_UNKNOWN_OPTION' },
       );
     }
@@ -211,13 +283,28 @@ function show(value: unknown): string {
   return Array.isArray(value) ? 'an array' : 'an object';
 }
 
-function closest(name: string, names: readonly string[]): string | undefined {
-  let best: string | undefined;
+/** "; did you mean `x`?" for the nearest top-level name, or the nested one whose last part is nearer (`ttl` → `cache.ttl`). */
+function suggestion(name: string, names: readonly string[]): string {
+  const top = closest(name, names);
+  const nested = closest(name, nestedOptionNames, (path) => path.slice(path.indexOf('.') + 1));
+  if (nested !== undefined && (top === undefined || nested.distance < top.distance)) {
+    const [parent, key] = nested.name.split('.');
+    return `; did you mean \`${nested.name}\` (\`${parent}: { ${key}: … }\`)?`;
+  }
+  return top === undefined ? '' : `; did you mean \`${top.name}\`?`;
+}
+
+function closest(
+  name: string,
+  names: readonly string[],
+  comparedPart: (candidate: string) => string = (candidate) => candidate,
+): { name: string; distance: number } | undefined {
+  let best: { name: string; distance: number } | undefined;
   let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
   for (const candidate of names) {
-    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    const distance = editDistance(name.toLowerCase(), comparedPart(candidate).toLowerCase());
     if (distance < bestDistance) {
-      best = candidate;
+      best = { name: candidate, distance };
       bestDistance = distance;
     }
   }

@@ -20,6 +20,9 @@ export interface IdentityApi {
 const noRetries = { strategy: 'none' } as const;
 
 export function createIdentityApi(client: OrqClient): IdentityApi {
+  const redact = redactorFor(readApiKey(client));
+  const identityFromRejected = (error: unknown, operation: OrqOperation, externalId: string): OrqIdentity =>
+    readRejected(error, operation, externalId, redact);
   return {
     async retrieve(externalId, { timeoutMs, includeMetrics }) {
       try {
@@ -55,6 +58,33 @@ export function createIdentityApi(client: OrqClient): IdentityApi {
   };
 }
 
+/** The API key a client was made with, when it is a plain string (the SDK also accepts a function). */
+export function readApiKey(client: OrqClient): string | undefined {
+  try {
+    const key = (client as unknown as { _options?: { apiKey?: unknown } })._options?.apiKey;
+    return typeof key === 'string' ? key : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Removes the API key, and any `Bearer …` credential, from text that came back from the SDK or the wire:
+ * a gateway may echo the Authorization header in an error body, and the SDK quotes a refused header value.
+ */
+export function redactorFor(apiKey: string | undefined): (text: string) => string {
+  // A very short key would turn every occurrence of a common substring into noise; "Bearer …" still covers it.
+  const key = apiKey !== undefined && apiKey.trim().length >= 8 ? apiKey.trim() : undefined;
+  return (text) => {
+    // Quoted first ("Bearer …" as the runtime quotes a refused header, newlines included), then bare.
+    let redacted = text
+      .replace(/(["'])Bearer\s[^"']*\1/gi, '$1Bearer [redacted]$1')
+      .replace(/Bearer\s+(?!\[redacted\])[^\s"',;\\]+/gi, 'Bearer [redacted]');
+    if (key !== undefined) redacted = redacted.split(key).join('[redacted]');
+    return redacted;
+  };
+}
+
 function identityFrom(answer: unknown, operation: OrqOperation, externalId: string): OrqIdentity {
   const identity = identityFromWire(answer);
   if (identity === undefined) {
@@ -70,44 +100,104 @@ function identityFrom(answer: unknown, operation: OrqOperation, externalId: stri
 /**
  * The SDK validates answers against its own schema (wrapped in `{ identity }`, no nulls). orq's published
  * documents show the identity bare, with nulls: the SDK rejects that as ResponseValidationError but keeps
- * the parsed body in `rawValue`, which we accept. Errors are read by their fields, never `instanceof`,
- * so a second copy of the SDK in the app does not break us.
+ * the parsed body in `rawValue`, which we accept. A 2xx without a JSON content type matches none of the SDK's
+ * answers (APIError "Unexpected Status or Content-Type", body as text): its body is read here. Errors are read
+ * by their fields, never `instanceof`, so a second copy of the SDK in the app does not break us.
  */
-function identityFromRejected(error: unknown, operation: OrqOperation, externalId: string): OrqIdentity {
+function readRejected(error: unknown, operation: OrqOperation, externalId: string, redact: Redact): OrqIdentity {
   const status = readStatus(error);
-  if (readName(error) === 'ResponseValidationError' && status !== undefined && status >= 200 && status < 300) {
-    return identityFrom((error as { rawValue?: unknown }).rawValue, operation, externalId);
+  if (status !== undefined && status >= 200 && status < 300) {
+    if (readName(error) === 'ResponseValidationError') return identityFrom((error as { rawValue?: unknown }).rawValue, operation, externalId);
+    const body = (error as { body?: unknown }).body;
+    const parsed = typeof body === 'string' ? parseJson(body) : undefined;
+    if (parsed !== undefined) return identityFrom(parsed, operation, externalId);
+    throw new OrqApiError(
+      `orq answered the ${operation} of user ${JSON.stringify(externalId)} with HTTP ${status} and ${typeof body === 'string' && body.trim() !== '' ? 'a body that is not JSON' : 'an empty body'}.`,
+      { operation, kind: 'invalid-response', externalId, statusCode: status, cause: redactedCopy(error, redact) },
+    );
   }
-  throw toApiError(error, operation, externalId);
+  throw toApiError(error, operation, externalId, redact);
 }
 
-export function toApiError(error: unknown, operation: OrqOperation, externalId: string): OrqApiError {
+export type Redact = (text: string) => string;
+
+/** Failures of the SDK or the runtime before a request left the process: they say nothing about orq. */
+const notSentNames = new Set(['URIError', 'SDKValidationError', 'InvalidRequestError']);
+
+/** Classifies a failed call by its fields (the SDK's errors, and the fetch transport's, carry the same ones). */
+export function toApiError(error: unknown, operation: OrqOperation, externalId: string, redact: Redact): OrqApiError {
   const status = readStatus(error);
-  const name = readName(error);
+  const name = readName(error) ?? 'Error';
   const subject = `orq ${operation} of user ${JSON.stringify(externalId)}`;
+  const cause = redactedCopy(error, redact);
+  const fail = (message: string, kind: OrqFailureKind, extra: { statusCode?: number; retryAfterMs?: number | undefined } = {}): OrqApiError =>
+    new OrqApiError(redact(message), { operation, kind, externalId, cause, ...extra });
   if (status === undefined) {
-    const kind: OrqFailureKind =
-      name === 'RequestTimeoutError' || name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'network';
-    const what = kind === 'timeout' ? 'got no answer in time' : `could not reach orq (${name ?? 'Error'}: ${readMessage(error)})`;
-    return new OrqApiError(`${subject} ${what}.`, { operation, kind, externalId, cause: error });
+    const detail = `${name}: ${readMessage(error)}`;
+    if (name === 'RequestTimeoutError' || name === 'TimeoutError' || name === 'AbortError' || name === 'RequestAbortedError') {
+      return fail(`${subject} got no answer in time.`, 'timeout');
+    }
+    // The SDK parses a 2xx JSON body with JSON.parse: invalid JSON or an empty body ends here, after orq answered.
+    if (name === 'SyntaxError') return fail(`${subject} was answered with a body that is not JSON (${detail}).`, 'invalid-response');
+    if (/redirect count exceeded/i.test(causeMessages(error))) {
+      return fail(`${subject} was answered with redirects in a loop; orq's API does not redirect: check \`serverURL\` and any proxy on the way.`, 'invalid-response');
+    }
+    if (notSentNames.has(name) || (name === 'TypeError' && /header|ByteString/i.test(readMessage(error)))) {
+      return fail(`${subject} could not be sent (${detail}); nothing left the process, so orq is not blamed for it.`, 'not-sent');
+    }
+    return fail(`${subject} could not reach orq (${detail}).`, 'network');
   }
-  const body = readBodyExcerpt(error);
   if (status === 429) {
     const retryAfterMs = parseRetryAfter(readHeader(error, 'retry-after'));
     const wait = retryAfterMs === undefined ? '' : `; Retry-After ${Math.ceil(retryAfterMs / 1000)} s`;
-    return new OrqApiError(`${subject} was rate-limited (HTTP 429${wait}).`, {
-      operation, kind: 'rate-limited', externalId, statusCode: status, retryAfterMs, cause: error,
-    });
+    return fail(`${subject} was rate-limited (HTTP 429${wait}).`, 'rate-limited', { statusCode: status, retryAfterMs });
   }
   if (status === 401 || status === 403) {
-    return new OrqApiError(
+    return fail(
       `${subject} was refused with HTTP ${status}: check the orq API key (ORQ_API_KEY or the client you passed) and its permissions.`,
-      { operation, kind: 'unauthorized', externalId, statusCode: status, cause: error },
+      'unauthorized', { statusCode: status },
     );
   }
-  return new OrqApiError(`${subject} failed with HTTP ${status}${body}.`, {
-    operation, kind: 'http', externalId, statusCode: status, cause: error,
-  });
+  if (status >= 300 && status < 400) {
+    const location = readHeader(error, 'location');
+    return fail(
+      `${subject} was redirected (HTTP ${status}${location === undefined ? '' : ` to ${JSON.stringify(location.slice(0, 200))}`}); ` +
+        "redirects from orq's API are not followed: set `serverURL` to the address orq answers at.",
+      'http', { statusCode: status },
+    );
+  }
+  return fail(`${subject} failed with HTTP ${status}${readBodyExcerpt(error)}.`, 'http', { statusCode: status });
+}
+
+/**
+ * What an error keeps as `cause`: name, code and redacted message of the SDK's error and of its causes, never
+ * the SDK error itself, whose body, headers and request (Authorization included) util.inspect would print.
+ */
+function redactedCopy(error: unknown, redact: Redact, depth = 0): Error {
+  const inner = depth < 3 && (error instanceof Error || isRecord(error)) ? (error as { cause?: unknown }).cause : undefined;
+  const copy = new Error(redact(readMessage(error, 500)), inner === undefined || inner === null ? undefined : { cause: redactedCopy(inner, redact, depth + 1) });
+  copy.name = readName(error) ?? 'Error';
+  const code = isRecord(error) || error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  if (typeof code === 'string' || typeof code === 'number') Object.assign(copy, { code });
+  const status = readStatus(error);
+  if (status !== undefined) Object.assign(copy, { statusCode: status });
+  // The stack would point into this function; the original stack is the SDK's, and may quote the key.
+  copy.stack = `${copy.name}: ${copy.message}`;
+  return copy;
+}
+
+function causeMessages(error: unknown, depth = 0): string {
+  if (depth > 3 || !(error instanceof Error || isRecord(error))) return '';
+  return `${readMessage(error, 500)} ${causeMessages((error as { cause?: unknown }).cause, depth + 1)}`;
+}
+
+function parseJson(text: string): unknown {
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -168,12 +258,20 @@ function readStatus(error: unknown): number | undefined {
 }
 
 function readName(error: unknown): string | undefined {
-  return error instanceof Error || isRecord(error) ? String((error as { name?: unknown }).name) : undefined;
+  if (!(error instanceof Error || isRecord(error))) return undefined;
+  const name = (error as { name?: unknown }).name;
+  return typeof name === 'string' ? name : undefined;
 }
 
-function readMessage(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.length > 160 ? `${message.slice(0, 160)}…` : message;
+function readMessage(error: unknown, max = 160): string {
+  let message: unknown;
+  try {
+    message = error instanceof Error || isRecord(error) ? (error as { message?: unknown }).message : String(error);
+  } catch {
+    message = undefined;
+  }
+  const text = typeof message === 'string' ? message : 'no message';
+  return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
 function readHeader(error: unknown, name: string): string | undefined {

@@ -2,13 +2,33 @@
 import { LRUCache } from 'lru-cache';
 import { OrqIdentityError } from './errors/orq-identity-error.js';
 import { OrqUnavailableError } from './errors/orq-unavailable-error.js';
+import { RepeatedFailuresError, reportCategory } from './errors/repeated-failures-error.js';
+import { errorText } from './user.js';
 
 /** Errors already handed to onError, so one failure is reported once however many places see it. */
 const reportedErrors = new WeakSet<object>();
 
+/**
+ * Reports of one kind (see reportCategory) beyond this many within reportWindowMs are counted instead, and
+ * summed up in one RepeatedFailuresError when the window ends: 20 000 new users during an outage or an overload
+ * once made ~70 000 onError calls in two minutes.
+ */
+export const reportBurst = 10;
+export const reportWindowMs = 10_000;
+
+interface Tally<TContext> {
+  startedAt: number;
+  reported: number;
+  counted: number;
+  last: OrqIdentityError | undefined;
+  lastContext: TContext | undefined;
+}
+
 export class Reporter<TContext> {
   /** Reports already made in this window, so a user failing on every request is reported once per window. */
   private readonly recent: LRUCache<string, true> | undefined;
+  private readonly tallies = new Map<string, Tally<TContext>>();
+  private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly onError: (error: OrqIdentityError, context: TContext) => void,
@@ -19,7 +39,42 @@ export class Reporter<TContext> {
 
   report(error: OrqIdentityError, context: TContext | undefined): void {
     reportedErrors.add(error);
-    this.onError(error, context as TContext);
+    const category = reportCategory(error);
+    const now = Date.now();
+    let tally = this.tallies.get(category);
+    if (tally === undefined || now - tally.startedAt >= reportWindowMs) {
+      if (tally !== undefined) this.summarise(tally);
+      tally = { startedAt: now, reported: 0, counted: 0, last: undefined, lastContext: undefined };
+      this.tallies.set(category, tally);
+    }
+    if (tally.reported < reportBurst) {
+      tally.reported += 1;
+      this.onError(error, context as TContext);
+      return;
+    }
+    tally.counted += 1;
+    tally.last = error;
+    tally.lastContext = context;
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flush();
+    }, reportWindowMs).unref();
+  }
+
+  /** Reports what was counted so far, one RepeatedFailuresError per kind; close() calls it so nothing is lost. */
+  flush(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    for (const tally of this.tallies.values()) this.summarise(tally);
+    this.tallies.clear();
+  }
+
+  private summarise(tally: Tally<TContext>): void {
+    if (tally.counted === 0 || tally.last === undefined) return;
+    const summary = new RepeatedFailuresError(tally.counted, Math.max(1, Date.now() - tally.startedAt), tally.last);
+    tally.counted = 0;
+    reportedErrors.add(summary);
+    this.onError(summary, tally.lastContext as TContext);
   }
 
   /** Reports `error` unless one with the same `key` was reported within the window. */
@@ -43,7 +98,7 @@ export class Reporter<TContext> {
 
 export function wrapUnexpected(error: unknown, externalId: string): OrqIdentityError {
   return new OrqUnavailableError(
-    `Unexpected failure while resolving user ${JSON.stringify(externalId)}: ${error instanceof Error ? error.message : String(error)}`,
+    `Unexpected failure while resolving user ${JSON.stringify(externalId)}: ${errorText(error)}`,
     'failed', externalId, error,
   );
 }

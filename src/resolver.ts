@@ -3,6 +3,8 @@
 import { LRUCache } from 'lru-cache';
 import { BackgroundTasks } from './background-tasks.js';
 import { BackgroundUpdates } from './background-updates.js';
+import { openInstance } from './instances.js';
+import { StatsCounters, type OrqIdentityStats } from './observability/stats.js';
 import type { BreakerState } from './calls/circuit-breaker.js';
 import { CallPolicy } from './calls/policy.js';
 import { IdentityMismatchError } from './errors/identity-mismatch-error.js';
@@ -13,12 +15,15 @@ import { OrqUnavailableError } from './errors/orq-unavailable-error.js';
 import { resolveResolverConfig, type IdentityResolverOptions, type ResolverConfig } from './options.js';
 import type { IdentityApi } from './orq-client.js';
 import { Reporter } from './reporter.js';
-import type { OrqIdentity, OrqUser } from './types.js';
-import { checkUser, type CheckedUser } from './user.js';
+import type { OrqIdentity } from './types.js';
+import { checkUser, errorText, externalIdOf, type CheckedUser, type UserLike } from './user.js';
+
+/** A user to resolve: an OrqUser, or its external id (a string or a safe integer). */
+export type ResolvableUser = Exclude<UserLike, null | undefined>;
 
 export interface CloseOptions {
   /** The longest close waits for background lookups and updates. Defaults to `5_000`. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 export interface IdentityResolver<TContext = undefined> {
@@ -39,11 +44,27 @@ export interface IdentityResolver<TContext = undefined> {
    * either has already been reported to `onError` with `context`.
    * @param waitMs stop waiting after this long; the lookup itself goes on and fills the cache.
    */
-  resolve(user: OrqUser | string, context?: TContext, waitMs?: number): Promise<OrqIdentity>;
+  resolve(user: ResolvableUser, context?: TContext, waitMs?: number): Promise<OrqIdentity>;
   /** Stops new lookups and waits, at most `timeoutMs`, for the ones in flight. Resolves to how many were still pending. */
   close(options?: CloseOptions): Promise<{ pending: number }>;
   /** The circuit breaker's state, for health checks and dashboards. */
   readonly circuit: BreakerState;
+  /** A plain snapshot of the cache, lookups, calls to orq, queue and circuit: cheap enough for a health endpoint. */
+  stats(): OrqIdentityStats;
+}
+
+/**
+ * A create refused as a duplicate, then a retrieve answering 404: orq has the user but the lookup did not reach
+ * it. For an id with "/", "\\" or "%", a proxy on the way likely decoded the percent-encoded path segment.
+ */
+function mangledOrMissing(createError: OrqApiError, externalId: string): OrqApiError {
+  if (!/[/\\%]/.test(externalId)) return createError;
+  return new OrqApiError(
+    `orq refused to create user ${JSON.stringify(externalId)} (HTTP ${String(createError.statusCode)}) as if it existed, yet retrieving it answers 404: ` +
+      'the id contains "/", "\\" or "%", and something between here and orq (a proxy, a gateway) probably decodes the percent-encoded ' +
+      'path (%2F → /) and sends the lookup elsewhere. Configure it to pass encoded slashes through unchanged; until then this user has no identity.',
+    { operation: 'retrieve', kind: 'http', externalId, statusCode: 404, cause: createError },
+  );
 }
 
 /** Creates the core that resolves users to identities; `orqIdentity` is a thin Express adapter over it. */
@@ -62,17 +83,28 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
   private readonly updates: BackgroundUpdates<TContext>;
   /** One lookup per external id at a time, however many requests ask: the coalescing. */
   private readonly lookups = new Map<string, Promise<OrqIdentity>>();
+  /** How many requests joined each running lookup, for its event. */
+  private readonly joined = new Map<string, number>();
+  private readonly counters = new StatsCounters();
   /** Recent failures per user, so a broken user does not cost a call on every request. */
   private readonly failures: LRUCache<string, OrqUnavailableError> | undefined;
+  /**
+   * Users orq answered 404 for whose lookup then failed (its create expired in the queue, or failed): their next
+   * lookup goes straight to create, so an overloaded moment costs each user one retrieve, not one per attempt.
+   */
+  private readonly knownAbsent: LRUCache<string, true>;
   private closed = false;
+  private readonly releaseInstance: () => void;
 
   constructor(private readonly config: ResolverConfig<TContext>) {
+    this.releaseInstance = openInstance(config.orqTarget, config.caller);
     this.cache = config.cache;
     this.api = config.api;
     const memory = config.failureMemoryMs > 0 ? { max: config.cache.max || 10_000, ttl: config.failureMemoryMs } : undefined;
     this.reporter = new Reporter(config.onError, memory);
     this.failures = memory === undefined ? undefined : new LRUCache(memory);
-    this.policy = new CallPolicy(config, this.reporter);
+    this.knownAbsent = new LRUCache({ max: config.cache.max || 10_000, ttl: config.lookupTimeoutMs * 60 });
+    this.policy = new CallPolicy(config, this.reporter, this.counters);
     this.updates = new BackgroundUpdates({
       cache: this.cache,
       api: this.api,
@@ -92,8 +124,27 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
 
   cached(externalId: string, context?: TContext): OrqIdentity | undefined {
     const identity = this.cache.get(externalId);
-    if (identity !== undefined && this.config.metricsRefreshMs !== undefined) this.updates.refreshMetricsIfDue(identity, context);
+    if (identity === undefined) {
+      this.counters.misses++;
+      return undefined;
+    }
+    this.counters.hits++;
+    if (this.config.metricsRefreshMs !== undefined) this.updates.refreshMetricsIfDue(identity, context);
     return identity;
+  }
+
+  stats(): OrqIdentityStats {
+    return this.counters.snapshot({
+      cacheSize: this.cache.size,
+      cacheMax: this.cache.max,
+      lookupsInFlight: this.lookups.size,
+      inFlight: this.policy.inFlight,
+      queued: this.policy.queued,
+      maxConcurrency: this.config.maxConcurrency,
+      circuit: this.policy.circuit,
+      retryInMs: this.policy.retryInMs,
+      backgroundTasks: this.tasks.size,
+    });
   }
 
   isBackingOff(externalId: string): boolean {
@@ -101,12 +152,21 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     return this.policy.isOpen || this.failures?.has(externalId) === true;
   }
 
-  resolve(found: OrqUser | string, context?: TContext, waitMs?: number): Promise<OrqIdentity> {
+  resolve(found: ResolvableUser, context?: TContext, waitMs?: number): Promise<OrqIdentity> {
     // The cache and the failure memory only ever hold checked ids, so they are asked before any checking.
-    const id = typeof found === 'string' ? found : (found as Partial<OrqUser> | null)?.externalId;
+    // externalIdOf reads the id once and never throws, whatever getters or Proxies the app hands in.
+    const id = externalIdOf(found);
     if (typeof id === 'string') {
       const hit = this.cached(id, context);
       if (hit !== undefined) return Promise.resolve(hit);
+    }
+    return this.resolveUncached(found, context, waitMs);
+  }
+
+  /** resolve() for a caller that has just asked cached() and missed (the middleware), so the miss counts once. */
+  resolveUncached(found: ResolvableUser, context?: TContext, waitMs?: number): Promise<OrqIdentity> {
+    const id = externalIdOf(found);
+    if (typeof id === 'string') {
       const recentFailure = this.failures?.get(id);
       if (recentFailure !== undefined) return Promise.reject(recentFailure);
     }
@@ -119,13 +179,21 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
       return Promise.reject(invalid);
     }
     const externalId = checked.user.externalId;
-    const lookup = this.lookups.get(externalId) ?? this.startLookup(checked, context);
+    let lookup = this.lookups.get(externalId);
+    if (lookup === undefined) lookup = this.startLookup(checked, context);
+    else {
+      this.counters.lookupsCoalesced++;
+      this.joined.set(externalId, (this.joined.get(externalId) ?? 0) + 1);
+    }
     return waitMs === undefined ? lookup : this.waitAtMost(lookup, waitMs, externalId, context);
   }
 
   async close({ timeoutMs = 5_000 }: CloseOptions = {}): Promise<{ pending: number }> {
     this.closed = true;
-    return { pending: await this.tasks.drain(timeoutMs) };
+    this.releaseInstance();
+    const pending = await this.tasks.drain(timeoutMs);
+    this.reporter.flush();
+    return { pending };
   }
 
   private startLookup(checked: CheckedUser, context: TContext | undefined): Promise<OrqIdentity> {
@@ -135,13 +203,22 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     }
     if (this.policy.isOpen) return Promise.reject(this.policy.circuitOpenError(externalId));
 
-    const lookup = this.lookup(checked, context).then(
+    this.counters.lookupsStarted++;
+    const startedAt = performance.now();
+    const progress = { created: false };
+    const ended = (outcome: 'found' | 'created' | 'failed'): void => {
+      this.counters.lookup(outcome, startedAt, this.joined.get(externalId) ?? 0);
+      this.joined.delete(externalId);
+    };
+    const lookup = this.lookup(checked, context, progress).then((identity) => this.refuseOversized(identity)).then(
       (identity) => {
+        ended(progress.created ? 'created' : 'found');
         this.cache.set(externalId, identity);
         if (this.config.syncProfile) this.updates.syncProfile(identity, checked.user, context);
         return identity;
       },
       (error: unknown) => {
+        ended('failed');
         throw this.failed(error, externalId, context);
       },
     );
@@ -151,14 +228,15 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
   }
 
   /** retrieve → create on a 404 → verify the answer is this user's. */
-  private async lookup({ user, dropped }: CheckedUser, context: TContext | undefined): Promise<OrqIdentity> {
+  private async lookup({ user, dropped }: CheckedUser, context: TContext | undefined, progress: { created: boolean }): Promise<OrqIdentity> {
     const externalId = user.externalId;
     const deadline = Date.now() + this.config.lookupTimeoutMs;
     for (const problem of dropped) this.reporter.reportOnce(`dropped:${externalId}:${problem.field}`, problem, context);
 
-    const found = await this.retrieve(externalId, deadline, context);
+    const found = this.knownAbsent.has(externalId) ? undefined : await this.retrieve(externalId, deadline, context);
     if (found !== undefined && found.externalId === externalId) return found;
     if (found !== undefined) this.reporter.report(new IdentityMismatchError(externalId, found.externalId), context);
+    else this.knownAbsent.set(externalId, true);
 
     let created: OrqIdentity;
     try {
@@ -167,13 +245,29 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
       // The documents say a create for an existing external id "will fail" but not with which 4xx:
       // whatever the status, another process may have won the race, so one more retrieve settles it.
       if (!(error instanceof OrqApiError) || error.kind !== 'http' || error.isOutage) throw error;
+      this.knownAbsent.delete(externalId);
       const existing = await this.retrieve(externalId, deadline, context, true);
-      if (existing === undefined) throw error;
+      if (existing === undefined) throw mangledOrMissing(error, externalId);
       if (existing.externalId !== externalId) throw new IdentityMismatchError(externalId, existing.externalId);
       return existing;
     }
+    this.knownAbsent.delete(externalId);
     if (created.externalId !== externalId) throw new IdentityMismatchError(externalId, created.externalId);
+    progress.created = true;
     return created;
+  }
+
+  /** An identity too large to cache is not attached either: attaching it would cost a lookup per request. */
+  private refuseOversized(identity: OrqIdentity): OrqIdentity {
+    const { sizeCalculation, maxEntrySize } = this.cache;
+    if (sizeCalculation === undefined || !(maxEntrySize > 0)) return identity;
+    const size = sizeCalculation(identity, identity.externalId);
+    if (size <= maxEntrySize) return identity;
+    throw new OrqUnavailableError(
+      `orq's identity of user ${JSON.stringify(identity.externalId)} is ${size} bytes (as JSON), over cache.maxEntryBytes (${maxEntrySize}); ` +
+        'it is neither cached nor attached. Keep large data out of identity metadata, or raise cache.maxEntryBytes.',
+      'failed', identity.externalId,
+    );
   }
 
   private retrieve(externalId: string, deadline: number, context: TContext | undefined, urgent = false): Promise<OrqIdentity | undefined> {
@@ -192,7 +286,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     const unavailable =
       error instanceof OrqUnavailableError ? error
       : new OrqUnavailableError(
-        `No orq identity for user ${JSON.stringify(externalId)}: ${error instanceof Error ? error.message : String(error)}`,
+        `No orq identity for user ${JSON.stringify(externalId)}: ${errorText(error)}`,
         'failed', externalId, error,
       );
     if (!this.closed) this.failures?.set(externalId, unavailable);
@@ -223,3 +317,4 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     });
   }
 }
+

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { currentOrqIdentity, orqIdentity, runWithOrqIdentity, type OrqIdentity } from '../src/index.js';
+import { currentOrqIdentity, currentOrqUser, InvalidUserError, orqIdentity, runWithOrqIdentity, runWithOrqUser, type OrqIdentity } from '../src/index.js';
 import { expressVersions, startApp, startEmulator } from './helpers.js';
 
 /** A "service" deep in the app: it never sees `req`. */
@@ -17,7 +17,8 @@ async function serviceThatAwaits(): Promise<string | undefined> {
 
 describe.each(expressVersions)('currentOrqIdentity under %s', (_name, createApp) => {
   it('gives each of 50 interleaved concurrent users only their own identity, after awaits, timers and streams', async () => {
-    const { app, whoami } = await startApp({ express: createApp });
+    // A generous wait: this is about whose identity, not how fast, and a loaded machine must not turn it into "none".
+    const { app, whoami } = await startApp({ express: createApp, middleware: { timeoutMs: 10_000 } });
     app.get('/deep', async (req, res) => {
       const afterAwait = await serviceThatAwaits();
       const inTimer = await new Promise<string | undefined>((resolve) => setTimeout(() => resolve(currentOrqIdentity()?.externalId), 5));
@@ -43,6 +44,23 @@ describe.each(expressVersions)('currentOrqIdentity under %s', (_name, createApp)
     const { whoami } = await startApp({ express: createApp });
     expect((await whoami().expect(200)).body.current).toBeNull();
     expect(currentOrqIdentity()).toBeUndefined();
+    expect(currentOrqUser()).toBeUndefined();
+  });
+
+  it('currentOrqUser gives the user of a cached identity, the same frozen object on every request', async () => {
+    const { app, whoami } = await startApp({ express: createApp });
+    const users: unknown[] = [];
+    app.get('/user', (_req, res) => {
+      users.push(currentOrqUser());
+      res.json(currentOrqUser() ?? null);
+    });
+    await whoami('frame-user').expect(200);
+    for (let i = 0; i < 3; i++) {
+      expect((await request(app).get('/user').set('x-user', 'frame-user').expect(200)).body).toMatchObject({ externalId: 'frame-user' });
+    }
+    // One frame per cached identity, not one per request: the hot path allocates nothing for the context.
+    expect(new Set(users).size).toBe(1);
+    expect(Object.isFrozen(users[0])).toBe(true);
   });
 });
 
@@ -62,6 +80,21 @@ describe('context option', () => {
     });
     expect(seen).toBe(identity);
     expect(currentOrqIdentity()).toBeUndefined();
+  });
+
+  it('runWithOrqIdentity also sets the current user, from the identity', () => {
+    const identity: OrqIdentity = Object.freeze({ id: 'contact_y', externalId: 'job-user-2', displayName: 'Job', tags: Object.freeze(['a']) });
+    expect(runWithOrqIdentity(identity, () => currentOrqUser())).toEqual({ externalId: 'job-user-2', displayName: 'Job', tags: ['a'] });
+  });
+
+  it('runWithOrqUser sets a checked user without an identity, and refuses a user orq would refuse', async () => {
+    const seen = await runWithOrqUser({ externalId: 'job-only', email: 'nope' }, async () => {
+      await sleep(1);
+      return { user: currentOrqUser(), identity: currentOrqIdentity() };
+    });
+    expect(seen).toEqual({ user: { externalId: 'job-only' }, identity: undefined });
+    expect(runWithOrqUser('by-id', () => currentOrqUser())).toEqual({ externalId: 'by-id' });
+    expect(() => runWithOrqUser('..', () => undefined)).toThrow(InvalidUserError);
   });
 
   it('holds on the slow (first-request) path too', async () => {

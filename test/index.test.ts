@@ -12,12 +12,18 @@ it('exports exactly the public names', () => {
       "OrqApiError",
       "OrqIdentityError",
       "OrqUnavailableError",
+      "RepeatedFailuresError",
       "createIdentityResolver",
       "currentOrqIdentity",
+      "currentOrqUser",
       "defaultGetUser",
       "orqIdentity",
+      "orqIdentityChannels",
+      "orqIdentityFetch",
       "runWithOrqIdentity",
+      "runWithOrqUser",
       "toPublicIdentity",
+      "toWireIdentity",
     ]
   `);
   expect(Object.keys(testing).sort()).toMatchInlineSnapshot(`

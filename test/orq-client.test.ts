@@ -1,6 +1,7 @@
 // Wire shapes and error reading, through the real SDK where the SDK is involved.
 import { describe, expect, it } from 'vitest';
 import { createIdentityApi, identityFromWire, parseRetryAfter } from '../src/orq-client.js';
+import { createFetchIdentityApi } from '../src/transport/fetch-api.js';
 import { orqClientFor, shapes, startEmulator } from './helpers.js';
 
 describe('identityFromWire', () => {
@@ -79,5 +80,61 @@ describe.each(shapes)('createIdentityApi on the %s shape', (shape) => {
     await expect(api.retrieve('u', { timeoutMs: 100 })).rejects.toMatchObject({ kind: 'timeout' });
     emulator.inject({ kind: 'status', status: 200, body: { unexpected: true }, times: 1 });
     await expect(api.retrieve('u', { timeoutMs: 1_000 })).rejects.toMatchObject({ kind: 'invalid-response' });
+  });
+});
+
+describe('answers the SDK misreads (issue 8 point 8)', () => {
+  const identityBody = JSON.stringify({ _id: 'contact_raw', external_id: 'raw-user' });
+
+  it.each([
+    ['invalid JSON', { 'content-type': 'application/json' }, '{"_id": "contact_', /a body that is not JSON/],
+    ['an empty body', { 'content-type': 'application/json' }, '', /a body that is not JSON/],
+    ['an empty body without a content type', {}, '', /HTTP 200 and an empty body/],
+    ['HTML', { 'content-type': 'text/html' }, '<html>maintenance</html>', /HTTP 200 and a body that is not JSON/],
+  ])('a 200 with %s is invalid-response, not an outage', async (_what, headers, body, message) => {
+    const emulator = await startEmulator();
+    const api = createIdentityApi(orqClientFor(emulator));
+    emulator.inject({ kind: 'raw', status: 200, headers, body, times: 1 });
+    const error: unknown = await api.retrieve('raw-user', { timeoutMs: 1_000 }).catch((rejected: unknown) => rejected);
+    expect(error).toMatchObject({ name: 'OrqApiError', kind: 'invalid-response', isOutage: false });
+    expect((error as Error).message).toMatch(message);
+  });
+
+  it.each([
+    ['no content type', {}],
+    ['a text/plain content type', { 'content-type': 'text/plain' }],
+  ])('a 200 identity with %s is read', async (_what, headers) => {
+    const emulator = await startEmulator();
+    const api = createIdentityApi(orqClientFor(emulator));
+    emulator.inject({ kind: 'raw', status: 200, headers, body: identityBody, times: 1 });
+    expect(await api.retrieve('raw-user', { timeoutMs: 1_000 })).toEqual({ id: 'contact_raw', externalId: 'raw-user' });
+  });
+
+  it('a redirect loop costs the default transport (no client passed) one request, reported with the address to use', async () => {
+    const emulator = await startEmulator();
+    emulator.inject({ kind: 'status', status: 307, headers: { location: `${emulator.url}/v2/identities/looping` } });
+    const api = createFetchIdentityApi({ apiKey: emulator.apiKey, serverURL: emulator.url });
+    const error: unknown = await api.retrieve('looping', { timeoutMs: 2_000 }).catch((rejected: unknown) => rejected);
+    expect(error).toMatchObject({ kind: 'http', statusCode: 307, isOutage: false });
+    expect((error as Error).message).toMatch(/was redirected \(HTTP 307 to ".*\/v2\/identities\/looping"\); redirects from orq's API are not followed: set `serverURL`/);
+    expect(emulator.count()).toBe(1);
+  });
+
+  it('a redirect loop through an app client that follows redirects is invalid-response, not a network outage', async () => {
+    const emulator = await startEmulator();
+    emulator.inject({ kind: 'status', status: 307, headers: { location: `${emulator.url}/v2/identities/looping` } });
+    const api = createIdentityApi(orqClientFor(emulator));
+    const error: unknown = await api.retrieve('looping', { timeoutMs: 5_000 }).catch((rejected: unknown) => rejected);
+    expect(error).toMatchObject({ kind: 'invalid-response', isOutage: false });
+    expect((error as Error).message).toMatch(/redirects in a loop/);
+  });
+
+  it('an id the runtime cannot encode is not-sent: nothing reached orq, and it is not an outage (issue 8 point 4)', async () => {
+    const emulator = await startEmulator();
+    const api = createIdentityApi(orqClientFor(emulator));
+    const error: unknown = await api.retrieve('\ud800', { timeoutMs: 1_000 }).catch((rejected: unknown) => rejected);
+    expect(error).toMatchObject({ kind: 'not-sent', isOutage: false });
+    expect((error as Error).message).toMatch(/could not be sent \(URIError/);
+    expect(emulator.count()).toBe(0);
   });
 });

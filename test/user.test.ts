@@ -1,6 +1,7 @@
 // Reading the user from what auth layers set, and checking it against orq's documented limits.
 import { describe, expect, it } from 'vitest';
-import { checkUser, defaultGetUser, externalIdProblem } from '../src/user.js';
+import { InvalidProfileFieldError, InvalidUserError } from '../src/index.js';
+import { checkUser, defaultGetUser, externalIdOf, externalIdProblem } from '../src/user.js';
 
 describe('defaultGetUser', () => {
   it.each([
@@ -23,7 +24,12 @@ describe('externalIdProblem', () => {
     ['x'.repeat(120), undefined],
     ['', 'the external id is empty'],
     ['x'.repeat(121), 'the external id is 121 characters long; orq allows 1–120'],
-    [42, 'the external id must be a string, received number 42'],
+    [42, undefined],
+    [4.2, 'the external id must be a string or a safe integer, received number 4.2'],
+    ['tenant/42', undefined],
+    ['\ud800', 'the external id contains a lone UTF-16 surrogate (not well-formed Unicode)'],
+    ['a\u0085b', 'the external id contains control characters'],
+    ['a\u007fb', 'the external id contains control characters'],
   ])('%j → %s', (id, problem) => {
     expect(externalIdProblem(id)).toBe(problem);
   });
@@ -47,6 +53,51 @@ describe('checkUser', () => {
   });
 
   it('throws InvalidUserError for a non-object, non-string user', () => {
-    expect(() => checkUser(7 as never)).toThrow(/getUser returned number 7; return an OrqUser object/);
+    expect(() => checkUser(true as never)).toThrow(/getUser returned boolean true; return an OrqUser object/);
+    expect(() => checkUser(4.2 as never)).toThrow(/^A user was skipped: the external id must be a string or a safe integer, received number 4.2/);
+  });
+});
+
+describe('checkUser on hostile objects', () => {
+  it('reads every property once, copies metadata as JSON, and never throws anything but InvalidUserError', () => {
+    const reads: string[] = [];
+    const metadata: Record<string, unknown> = { plan: 'pro', toLater: 1 };
+    const user = new Proxy({ externalId: 'p', metadata, email: 'p@example.com' }, {
+      get(target, key, receiver) {
+        reads.push(String(key));
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+    });
+    const { user: checked, dropped } = checkUser(user);
+    metadata.plan = 'changed later';
+    expect(checked).toEqual({ externalId: 'p', email: 'p@example.com', metadata: { plan: 'pro', toLater: 1 } });
+    expect(dropped).toEqual([]);
+    expect(reads.filter((key) => key !== 'then').sort()).toEqual(['avatarUrl', 'displayName', 'email', 'externalId', 'metadata', 'tags']);
+  });
+
+  it.each([
+    ['a revoked Proxy', (() => { const { proxy, revoke } = Proxy.revocable({}, {}); revoke(); return proxy; })()],
+    ['a throwing externalId getter', { get externalId(): string { throw new Error('x'); } }],
+    ['an externalId whose error has a throwing message', { get externalId(): string { throw { get message(): string { throw new Error('y'); } }; } }],
+  ])('%s → InvalidUserError', (_what, found) => {
+    expect(() => checkUser(found)).toThrow(InvalidUserError);
+  });
+
+  it('drops a profile field that is a revoked Proxy, or has a lone surrogate', () => {
+    const { proxy, revoke } = Proxy.revocable([] as string[], {});
+    revoke();
+    const { user, dropped } = checkUser({ externalId: 'q', tags: proxy, displayName: 'a\ud800', metadata: { n: 10n } });
+    expect(user).toEqual({ externalId: 'q' });
+    expect(dropped.map((problem) => problem.field).sort()).toEqual(['displayName', 'metadata', 'tags']);
+    expect(dropped.every((problem) => problem instanceof InvalidProfileFieldError)).toBe(true);
+  });
+});
+
+describe('externalIdOf', () => {
+  it('reads the id once, turns safe integers into strings, and never throws', () => {
+    expect(externalIdOf('a')).toBe('a');
+    expect(externalIdOf(42)).toBe('42');
+    expect(externalIdOf({ externalId: 7 })).toBe('7');
+    expect(externalIdOf({ get externalId(): string { throw new Error('z'); } })).not.toBeTypeOf('string');
   });
 });

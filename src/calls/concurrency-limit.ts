@@ -4,6 +4,11 @@ export class DeadlineExceededError extends Error {
   override name = 'DeadlineExceededError' as const;
 }
 
+/** The queue was full: the task was refused at once, before it cost a timer or a call. */
+export class QueueFullError extends Error {
+  override name = 'QueueFullError' as const;
+}
+
 interface Waiter {
   start: () => void;
   timer: NodeJS.Timeout;
@@ -15,7 +20,15 @@ export class ConcurrencyLimit {
   private readonly queue: Waiter[] = [];
   private urgentCount = 0;
 
-  constructor(private readonly max: number) {}
+  /**
+   * @param maxQueue most non-urgent tasks waiting; past it `run` refuses at once. Urgent tasks (the next call of a
+   * lookup already admitted) are always admitted, so a lookup never loses its create to a burst of newcomers;
+   * there is at most one per admitted lookup, so they stay bounded too.
+   */
+  constructor(
+    private readonly max: number,
+    private readonly maxQueue = Number.POSITIVE_INFINITY,
+  ) {}
 
   get inFlight(): number {
     return this.active;
@@ -32,6 +45,9 @@ export class ConcurrencyLimit {
    */
   run<T>(task: () => Promise<T>, waitMs: number, urgent = false): Promise<T> {
     if (this.active < this.max) return this.start(task);
+    if (!urgent && this.queue.length - this.urgentCount >= this.maxQueue) {
+      return Promise.reject(new QueueFullError(`${this.queue.length} calls already wait for one of ${this.max} connection slots to orq`));
+    }
     return new Promise<T>((resolve, reject) => {
       const waiter: Waiter = {
         start: () => {

@@ -2,13 +2,15 @@
 import { OrqApiError, type OrqOperation } from '../errors/orq-api-error.js';
 import { OrqUnavailableError } from '../errors/orq-unavailable-error.js';
 import type { CallOptions } from '../orq-client.js';
+import type { StatsCounters } from '../observability/stats.js';
 import type { Reporter } from '../reporter.js';
 import { CircuitBreaker, type BreakerState, type BreakerTicket } from './circuit-breaker.js';
-import { ConcurrencyLimit, DeadlineExceededError } from './concurrency-limit.js';
+import { ConcurrencyLimit, DeadlineExceededError, QueueFullError } from './concurrency-limit.js';
 
 export interface CallPolicyConfig {
   lookupTimeoutMs: number;
   maxConcurrency: number;
+  maxQueue: number;
   retries: number;
   failureThreshold: number;
   cooldownMs: number;
@@ -17,6 +19,12 @@ export interface CallPolicyConfig {
 /** A call given less time than this would only add load: it fails as past its deadline instead. */
 const minimumCallMs = 50;
 
+/**
+ * The longest pause a Retry-After can impose. A 429 with `Retry-After: 100000000` would otherwise stop every
+ * call for three years (and a proxy sending milliseconds, 17 h); past this the circuit probes again, one call.
+ */
+export const maxRetryAfterMs = 300_000;
+
 export class CallPolicy<TContext> {
   private readonly breaker: CircuitBreaker;
   private readonly limit: ConcurrencyLimit;
@@ -24,13 +32,27 @@ export class CallPolicy<TContext> {
   constructor(
     private readonly config: CallPolicyConfig,
     private readonly reporter: Reporter<TContext>,
+    private readonly stats: StatsCounters,
   ) {
     this.breaker = new CircuitBreaker({ failureThreshold: config.failureThreshold, cooldownMs: config.cooldownMs });
-    this.limit = new ConcurrencyLimit(config.maxConcurrency);
+    this.limit = new ConcurrencyLimit(config.maxConcurrency, config.maxQueue);
   }
 
   get circuit(): BreakerState {
     return this.breaker.state;
+  }
+
+  /** Milliseconds until calls may go again; 0 unless the circuit is open. */
+  get retryInMs(): number {
+    return this.breaker.retryInMs;
+  }
+
+  get inFlight(): number {
+    return this.limit.inFlight;
+  }
+
+  get queued(): number {
+    return this.limit.queued;
   }
 
   get isOpen(): boolean {
@@ -57,11 +79,14 @@ export class CallPolicy<TContext> {
           const ticket = this.breaker.tryAcquire();
           if (ticket === undefined) throw this.circuitOpenError(externalId);
           const budgetMs = Math.max(minimumCallMs, deadline - Date.now());
+          const startedAt = performance.now();
           try {
             const result = await send({ timeoutMs: budgetMs });
             this.breaker.recordSuccess(ticket);
+            this.stats.call(operation, startedAt, attempt, result);
             return result;
           } catch (error) {
+            this.stats.call(operation, startedAt, attempt, undefined, error);
             // Judged before the slot is freed, so the next queued call already sees a circuit this failure opened.
             retryDelay = this.judgeFailure(error, ticket, budgetMs, attempt, context);
             throw error;
@@ -69,6 +94,7 @@ export class CallPolicy<TContext> {
         }, remaining, urgent || attempt > 0);
       } catch (error) {
         if (error instanceof DeadlineExceededError) throw this.deadlineError(operation, externalId, error);
+        if (error instanceof QueueFullError) throw this.overloadedError(operation, externalId, error);
         if (retryDelay === undefined || attempt >= this.config.retries || Date.now() + retryDelay + minimumCallMs > deadline) throw error;
         await sleep(retryDelay);
       }
@@ -85,8 +111,9 @@ export class CallPolicy<TContext> {
   /** Tells the breaker what a failed call says about orq; returns how long to wait before a retry, or undefined for none. */
   private judgeFailure(error: unknown, ticket: BreakerTicket, budgetMs: number, attempt: number, context: TContext | undefined): number | undefined {
     if (!(error instanceof OrqApiError) || !error.isOutage) {
-      // orq answered (a 4xx about this user): it is up, whatever the answer.
-      if (error instanceof OrqApiError) this.breaker.recordSuccess(ticket);
+      // orq answered (a 4xx about this user): it is up, whatever the answer. A request that never left the
+      // process (not-sent) or an error of ours says nothing about orq either way.
+      if (error instanceof OrqApiError && error.kind !== 'not-sent') this.breaker.recordSuccess(ticket);
       else this.breaker.release(ticket);
       return undefined;
     }
@@ -100,14 +127,19 @@ export class CallPolicy<TContext> {
 
   /** Feeds an outage failure to the breaker; returns how long to wait before a retry, or undefined for none. */
   private onOutage(error: OrqApiError, ticket: BreakerTicket, attempt: number, context: TContext | undefined): number | undefined {
+    const retryAfterMs = error.retryAfterMs === undefined ? undefined : Math.min(error.retryAfterMs, maxRetryAfterMs);
     const pauseMs =
-      error.kind === 'rate-limited' ? (error.retryAfterMs ?? this.config.cooldownMs)
+      error.kind === 'rate-limited' ? (retryAfterMs ?? this.config.cooldownMs)
       : error.kind === 'unauthorized' ? this.config.cooldownMs
       : undefined;
     if (this.breaker.recordFailure(ticket, pauseMs)) {
       const pause = Math.ceil(this.breaker.retryInMs / 1000);
+      const capped =
+        error.retryAfterMs !== undefined && error.retryAfterMs > maxRetryAfterMs
+          ? ` (orq asked for ${Math.ceil(error.retryAfterMs / 1000)} s; the pause is capped at ${maxRetryAfterMs / 1000} s, then one call probes again)`
+          : '';
       const opened = new OrqUnavailableError(
-        `${error.message} Calls to orq are paused for ${pause} s; meanwhile requests go on without identities.`,
+        `${error.message} Calls to orq are paused for ${pause} s${capped}; meanwhile requests go on without identities.`,
         'circuit-open', error.externalId, error,
       );
       this.reporter.report(opened, context);
@@ -115,8 +147,16 @@ export class CallPolicy<TContext> {
     }
     if (error.kind === 'unauthorized') return undefined;
     // A few ms past Retry-After, so the retry finds the pause over (timers may fire a little early against Date.now()).
-    if (error.kind === 'rate-limited') return error.retryAfterMs === undefined ? undefined : error.retryAfterMs + 5;
+    if (error.kind === 'rate-limited') return retryAfterMs === undefined ? undefined : retryAfterMs + 5;
     return jitteredBackoff(attempt);
+  }
+
+  private overloadedError(operation: OrqOperation, externalId: string, cause: QueueFullError): OrqUnavailableError {
+    return new OrqUnavailableError(
+      `orq ${operation} of user ${JSON.stringify(externalId)} was not attempted: ${cause.message} (maxQueue ${this.config.maxQueue}). ` +
+        'The request goes on without an identity; raise maxConcurrency or maxQueue if orq can take more.',
+      'overloaded', externalId, cause,
+    );
   }
 
   private deadlineError(operation: OrqOperation, externalId: string, cause?: unknown): OrqApiError {

@@ -5,3 +5,4 @@ export { InvalidProfileFieldError } from './invalid-profile-field-error.js';
 export { OrqApiError, type OrqFailureKind, type OrqOperation } from './orq-api-error.js';
 export { IdentityMismatchError } from './identity-mismatch-error.js';
 export { OrqUnavailableError, type UnavailableReason } from './orq-unavailable-error.js';
+export { RepeatedFailuresError } from './repeated-failures-error.js';

@@ -9,9 +9,11 @@ export type OrqOperation = 'retrieve' | 'create' | 'update';
  * - `unauthorized`: 401/403, the API key is wrong or lacks permission
  * - `network`: connection refused, reset, DNS
  * - `timeout`: no answer before the deadline
- * - `invalid-response`: a 2xx whose body is not an identity
+ * - `invalid-response`: a 2xx whose body is not an identity (not JSON, empty, another shape), or redirects in a loop
+ * - `not-sent`: the request could not be built (the SDK or the runtime refused it before anything left the
+ *   process); says nothing about orq, so it never counts toward the circuit breaker and is never retried
  */
-export type OrqFailureKind = 'http' | 'rate-limited' | 'unauthorized' | 'network' | 'timeout' | 'invalid-response';
+export type OrqFailureKind = 'http' | 'rate-limited' | 'unauthorized' | 'network' | 'timeout' | 'invalid-response' | 'not-sent';
 
 export interface OrqApiErrorOptions {
   operation: OrqOperation;
@@ -41,6 +43,7 @@ export class OrqApiError extends OrqIdentityError {
 
   /** Worth another try later: the fault is orq's or the network's, not this user's. */
   get isOutage(): boolean {
+    if (this.kind === 'not-sent') return false;
     return this.kind !== 'http' && this.kind !== 'invalid-response'
       ? true
       : this.statusCode !== undefined && this.statusCode >= 500;

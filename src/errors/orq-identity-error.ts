@@ -6,7 +6,8 @@ export type OrqIdentityErrorCode =
   | 'ORQ_IDENTITY_API_ERROR'
   | 'ORQ_IDENTITY_MISMATCH'
   | 'ORQ_IDENTITY_UNAVAILABLE'
-  | 'ORQ_IDENTITY_GET_USER_FAILED';
+  | 'ORQ_IDENTITY_GET_USER_FAILED'
+  | 'ORQ_IDENTITY_REPEATED_FAILURES';
 
 export interface OrqIdentityErrorOptions {
   code: OrqIdentityErrorCode;

@@ -6,10 +6,12 @@ export {
   DEFAULT_EMULATOR_WORKSPACE_ID,
 } from './emulator.js';
 export type {
+  CallIdentity,
   CallStatus,
   EmulatorCall,
   Fault,
   FaultEffect,
+  IdentitySource,
   IdentityUsage,
   Operation,
   OrqEmulator,

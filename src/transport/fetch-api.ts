@@ -1,6 +1,6 @@
 // The identity endpoints over the global fetch: the default transport, so an app that hands us no client never loads @orq-ai/node.
 import { OrqApiError, type OrqOperation } from '../errors/orq-api-error.js';
-import { identityFromWire, toApiError, type CallOptions, type IdentityApi } from '../orq-client.js';
+import { identityFromWire, redactorFor, toApiError, type CallOptions, type IdentityApi, type Redact } from '../orq-client.js';
 import type { OrqIdentity, OrqUser, ProfileField } from '../types.js';
 
 export interface FetchIdentityApiOptions {
@@ -17,7 +17,7 @@ const errorBodyLimit = 4_096;
 
 /**
  * What a failed answer leaves behind, with the fields orq-client's error reading looks for (the SDK's
- * errors carry the same ones), so both transports classify failures by one set of rules.
+ * errors carry the same ones), so both transports classify failures, redirects included, by one set of rules.
  */
 class OrqHttpError extends Error {
   override name = 'OrqHttpError';
@@ -33,7 +33,7 @@ class OrqHttpError extends Error {
 /** The same interface as the SDK adapter, over fetch: snake_case on the wire, both answer shapes accepted. */
 export function createFetchIdentityApi({ apiKey, serverURL = defaultServerURL }: FetchIdentityApiOptions): IdentityApi {
   const collection = `${serverURL.replace(/\/+$/, '')}/v2/identities`;
-  const redact = redactor(apiKey);
+  const redact = redactorFor(apiKey);
   const headers = { accept: 'application/json', authorization: `Bearer ${apiKey}` };
   const jsonHeaders = { ...headers, 'content-type': 'application/json' };
 
@@ -58,17 +58,10 @@ export function createFetchIdentityApi({ apiKey, serverURL = defaultServerURL }:
         return undefined;
       }
       if (response.status >= 200 && response.status < 300) return identityFromAnswer(response, operation, externalId);
-      const body = redact(await readAtMost(response, errorBodyLimit));
-      if (response.status >= 300 && response.status < 400) {
-        throw new OrqApiError(
-          `orq ${operation} of user ${JSON.stringify(externalId)} was answered with a redirect (HTTP ${response.status}), which is not followed: check serverURL.`,
-          { operation, kind: 'http', externalId, statusCode: response.status },
-        );
-      }
-      throw new OrqHttpError(response.status, response.headers, body);
+      throw new OrqHttpError(response.status, response.headers, redact(await readAtMost(response, errorBodyLimit)));
     } catch (error) {
       if (error instanceof OrqApiError) throw error;
-      throw toApiError(connectionError(error, redact), operation, externalId);
+      throw toApiError(connectionError(error, redact), operation, externalId, redact);
     }
   }
 
@@ -79,13 +72,13 @@ export function createFetchIdentityApi({ apiKey, serverURL = defaultServerURL }:
       });
     const type = response.headers.get('content-type') ?? '';
     const text = await response.text();
-    if (!/\bjson\b/i.test(type)) throw invalid(type === '' ? 'no content type' : `content type ${JSON.stringify(type)}`);
     if (text.trim() === '') throw invalid('an empty body');
     let answer: unknown;
     try {
+      // The body decides, not the content type: a JSON identity without one is read, as the SDK adapter reads it.
       answer = JSON.parse(text);
     } catch {
-      throw invalid('a body that is not valid JSON');
+      throw invalid(/\bjson\b/i.test(type) ? 'a body that is not valid JSON' : `a body that is not JSON (content type ${type === '' ? 'none' : JSON.stringify(type)})`);
     }
     const identity = identityFromWire(answer);
     if (identity === undefined) throw invalid('JSON that is not an identity');
@@ -120,16 +113,16 @@ function wireProfile(profile: Pick<OrqUser, ProfileField>): Record<string, unkno
 }
 
 /**
- * fetch rejects with `TypeError: fetch failed` and hides what happened in `cause`; name it the way the
- * SDK does (ConnectionError) with the cause's code, so the report says "ECONNREFUSED", not "fetch failed".
- * A timeout (TimeoutError) and our own OrqHttpError pass through as they are.
+ * fetch rejects with `TypeError: fetch failed` when the network fails and hides what happened in `cause`; name
+ * it the way the SDK does (ConnectionError) with the cause's code, so the report says "ECONNREFUSED", not
+ * "fetch failed". Anything else passes as it is: a timeout, our OrqHttpError, and what failed before a request
+ * left the process (a URIError, an invalid header), which toApiError reports as not-sent.
  */
-function connectionError(error: unknown, redact: (text: string) => string): unknown {
-  if (error instanceof OrqHttpError || (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError'))) return error;
-  const cause = error instanceof Error ? error.cause : undefined;
+function connectionError(error: unknown, redact: Redact): unknown {
+  if (!(error instanceof TypeError) || error.message !== 'fetch failed') return error;
+  const cause = error.cause;
   const code = cause instanceof Error ? ((cause as { code?: unknown }).code ?? cause.message) : undefined;
-  const message = error instanceof Error ? error.message : String(error);
-  const connection = new Error(redact(code === undefined ? message : `${message}: ${String(code)}`));
+  const connection = new Error(redact(code === undefined ? error.message : `${error.message}: ${String(code)}`), { cause });
   connection.name = 'ConnectionError';
   return connection;
 }
@@ -147,9 +140,4 @@ async function readAtMost(response: Response, limit: number): Promise<string> {
   }
   await reader.cancel();
   return text.slice(0, limit);
-}
-
-/** The key, and any bearer token, out of whatever orq or a proxy echoes back. */
-function redactor(apiKey: string): (text: string) => string {
-  return (text) => (apiKey === '' ? text : text.split(apiKey).join('[redacted]')).replace(/Bearer\s+[^\s"',;]+/gi, 'Bearer [redacted]');
 }

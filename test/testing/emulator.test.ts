@@ -352,10 +352,11 @@ describe('gateway calls (invoke, chat)', () => {
     expect(metrics.identity.metrics).toMatchObject({ total_requests: 2, error_rate: 0.5 });
   });
 
-  it('answers gateway calls without an identity and refuses streaming', async () => {
+  it('answers gateway calls without an identity, recording none', async () => {
     const emu = await start();
     expect((await api(emu, 'POST', '/v2/router/chat/completions', { model: 'm', messages: [] })).status).toBe(200);
-    expect((await api(emu, 'POST', '/v2/deployments/invoke', { key: 'k', stream: true })).status).toBe(400);
+    expect((await api(emu, 'POST', '/v2/deployments/invoke', { key: 'k' })).status).toBe(200);
+    expect(emu.calls.map((call) => call.identity)).toEqual([undefined, undefined]);
     expect(emu.identities()).toHaveLength(0);
   });
 });

@@ -1,0 +1,105 @@
+// orqIdentityFetch on its own: which calls get the header, in every form fetch takes headers, and what it refuses at start-up.
+import { describe, expect, it } from 'vitest';
+import { orqIdentityFetch, runWithOrqUser, toWireIdentity, type OrqUser } from '../../src/index.js';
+import { startEmulator } from '../helpers.js';
+
+const chat = JSON.stringify({ model: 'm', messages: [] });
+
+describe('orqIdentityFetch', () => {
+  it.each([
+    ['no headers', undefined],
+    ['a record', { 'content-type': 'application/json' }],
+    ['a Headers', new Headers({ 'content-type': 'application/json' })],
+    ['an array of pairs', [['content-type', 'application/json']] as Array<[string, string]>],
+  ])('adds the header to %s without changing the caller\'s object', async (_name, headers) => {
+    const emulator = await startEmulator();
+    const wrapped = orqIdentityFetch({ origins: [emulator.url] });
+    const before = JSON.stringify(headers instanceof Headers ? [...headers] : headers);
+    const auth = { authorization: `Bearer ${emulator.apiKey}` };
+    const merged = headers === undefined ? auth : headers instanceof Headers ? new Headers([...headers, ...Object.entries(auth)]) : Array.isArray(headers) ? [...headers, ...Object.entries(auth)] : { ...headers, ...auth };
+    const response = await runWithOrqUser('fetch-user', () => wrapped(`${emulator.url}/v2/router/chat/completions`, { method: 'POST', headers: merged as RequestInit['headers'], body: chat }));
+    expect(response.status).toBe(200);
+    expect(emulator.calls[0]?.identity).toEqual({ externalId: 'fetch-user', source: 'header' });
+    expect(JSON.stringify(headers instanceof Headers ? [...headers] : headers)).toBe(before);
+  });
+
+  it('reads a Request input\'s own headers, and keeps an identity it names (any letter case)', async () => {
+    const emulator = await startEmulator();
+    const wrapped = orqIdentityFetch({ origins: [emulator.url] });
+    const url = `${emulator.url}/v2/router/chat/completions`;
+    const auth = `Bearer ${emulator.apiKey}`;
+    await runWithOrqUser('current', async () => {
+      await wrapped(new Request(url, { method: 'POST', headers: { authorization: auth }, body: chat }));
+      await wrapped(new Request(url, { method: 'POST', headers: { authorization: auth, 'X-Orq-Identity-Id': 'from-request' }, body: chat }));
+      await wrapped(url, { method: 'POST', headers: { authorization: auth, 'X-ORQ-IDENTITY-ID': 'from-init' }, body: chat });
+      await wrapped(new URL(url), { method: 'POST', headers: { authorization: auth }, body: chat });
+    });
+    expect(emulator.calls.map((call) => call.identity?.externalId)).toEqual(['current', 'from-request', 'from-init', 'current']);
+  });
+
+  it('goes out untouched outside a request, for other hosts, and for ids a header cannot carry', async () => {
+    const emulator = await startEmulator();
+    const other = await startEmulator();
+    const wrapped = orqIdentityFetch({ origins: [emulator.url] });
+    const post = (base: string) => wrapped(`${base}/v2/router/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${emulator.apiKey}` }, body: chat });
+    await post(emulator.url);
+    await runWithOrqUser('elsewhere-user', () => post(other.url));
+    await runWithOrqUser('ünïcode-user', () => post(emulator.url));
+    expect(emulator.calls.map((call) => call.headers['x-orq-identity-id'])).toEqual([undefined, undefined]);
+    expect(other.calls.map((call) => call.headers['x-orq-identity-id'])).toEqual([undefined]);
+  });
+
+  it('knows api.orq.ai and my.orq.ai, and not look-alikes', async () => {
+    const seen: Array<string | null> = [];
+    const recorder = (async (_input: string | URL | Request, init?: RequestInit) => {
+      seen.push(new Headers(init?.headers).get('x-orq-identity-id'));
+      return new Response('{}');
+    }) as typeof fetch;
+    const wrapped = orqIdentityFetch({ fetch: recorder });
+    await runWithOrqUser('host-user', async () => {
+      for (const url of [
+        'https://api.orq.ai/v2/router/chat/completions',
+        'https://my.orq.ai/v2/router/chat/completions',
+        'https://api.orq.ai',
+        'https://api.orq.ai.evil.test/v2/router',
+        'https://api.orq.ai@evil.test/v2/router',
+        'http://api.orq.ai/v2/router',
+        'https://api.openai.com/v1/chat/completions',
+      ]) await wrapped(url);
+    });
+    expect(seen).toEqual(['host-user', 'host-user', 'host-user', null, null, null, null]);
+  });
+
+  it('never patches globalThis.fetch', () => {
+    const original = globalThis.fetch;
+    orqIdentityFetch();
+    expect(globalThis.fetch).toBe(original);
+  });
+
+  it.each([
+    [{ origins: 'http://127.0.0.1' }, /`origins` must be an array/],
+    [{ origins: ['not a url'] }, /not a URL/],
+    [{ origins: ['ftp://orq.example'] }, /only http\(s\) origins/],
+    [{ fetch: 'fetch' }, /`fetch` must be a function/],
+  ])('refuses %j at start-up with a TypeError naming the option', (options, message) => {
+    expect(() => orqIdentityFetch(options as never)).toThrow(TypeError);
+    expect(() => orqIdentityFetch(options as never)).toThrow(message);
+  });
+});
+
+describe('toWireIdentity', () => {
+  it('gives the gateway\'s snake_case names, which a raw call must use for the profile to count', async () => {
+    const user: OrqUser = { externalId: 'raw-user', displayName: 'Raw User', email: 'raw@example.com', tags: ['beta'], metadata: { plan: 'pro' } };
+    expect(toWireIdentity(user)).toEqual({ id: 'raw-user', display_name: 'Raw User', email: 'raw@example.com', tags: ['beta'] });
+    expect(toWireIdentity()).toBeUndefined();
+    expect(runWithOrqUser({ externalId: 'ctx-user', displayName: 'Ctx' }, () => toWireIdentity())).toEqual({ id: 'ctx-user', display_name: 'Ctx' });
+
+    const emulator = await startEmulator();
+    await fetch(`${emulator.url}/v3/router/responses`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${emulator.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'm', input: 'hi', identity: toWireIdentity(user) }),
+    });
+    expect(emulator.identities()).toMatchObject([{ external_id: 'raw-user', display_name: 'Raw User', email: 'raw@example.com', tags: ['beta'] }]);
+  });
+});
