@@ -44,6 +44,11 @@ export function createFetchIdentityApi({ apiKey, serverURL = defaultServerURL }:
     init: { method: string; body?: string },
     timeoutMs: number,
   ): Promise<OrqIdentity | undefined> {
+    // Not AbortSignal.timeout: its timer cannot be cleared, so every call would leave one behind that fires up to
+    // timeoutMs later and builds a TimeoutError nobody reads (a burst of new users: thousands, landing on the hot path).
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), timeoutMs);
+    timer.unref();
     let response: Response;
     try {
       response = await fetch(url, {
@@ -51,17 +56,20 @@ export function createFetchIdentityApi({ apiKey, serverURL = defaultServerURL }:
         headers: init.body === undefined ? headers : jsonHeaders,
         // orq's API never redirects; following one could carry the key elsewhere or loop (issue 8, point 8).
         redirect: 'manual',
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: deadline.signal,
       });
       if (operation === 'retrieve' && response.status === 404) {
         await response.body?.cancel();
         return undefined;
       }
-      if (response.status >= 200 && response.status < 300) return identityFromAnswer(response, operation, externalId);
+      // Awaited here, so the deadline also covers reading the body.
+      if (response.status >= 200 && response.status < 300) return await identityFromAnswer(response, operation, externalId);
       throw new OrqHttpError(response.status, response.headers, redact(await readAtMost(response, errorBodyLimit)));
     } catch (error) {
       if (error instanceof OrqApiError) throw error;
       throw toApiError(connectionError(error, redact), operation, externalId, redact);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

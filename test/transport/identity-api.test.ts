@@ -182,6 +182,17 @@ describe('the fetch transport on answers orq should not give', () => {
     expect(sent).toBeLessThan(8_000_000);
   });
 
+  it('the per-call deadline also covers a body that stops arriving', async () => {
+    const orq = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"_id": "contact_1", ');
+    });
+    const api = createFetchIdentityApi({ apiKey: 'k', serverURL: orq.url });
+    const started = Date.now();
+    await expect(api.retrieve('u', { timeoutMs: 150 })).rejects.toMatchObject({ kind: 'timeout' });
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
   it('reads a JSON identity served without a content type, as the SDK adapter does', async () => {
     const orq = await serve((_req, res) => {
       res.writeHead(200);
