@@ -2,11 +2,30 @@
 // Started by startAppProcess (bench/lib.ts), which sends the AppSpec in BENCH_APP and talks to it over IPC.
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AddressInfo } from 'node:net';
-import { orqIdentity, type OrqIdentity, type OrqIdentityMiddleware, type OrqIdentityOptions } from '../src/index.js';
-import { fakeIdentity, userIds, type AppSpec, type AppStats } from './lib.js';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { orqIdentity, type OrqClient, type OrqIdentity, type OrqIdentityMiddleware, type OrqIdentityOptions } from '../src/index.js';
+import { fakeIdentity, userIds, type AppSpec, type AppStats, type IdleMemory } from './lib.js';
 
 const spec = JSON.parse(process.env.BENCH_APP ?? '{}') as AppSpec;
 const errors: Record<string, number> = {};
+
+// An app that uses @orq-ai/node for its LLM calls loads it at start: what that costs every variant is the question.
+let sdkClient: OrqClient | undefined;
+if (spec.loadSdk === true) {
+  const { Orq } = await import('@orq-ai/node');
+  sdkClient = new Orq({ apiKey: spec.orq?.apiKey ?? 'unused', serverURL: spec.orq?.url ?? 'http://127.0.0.1:9' });
+}
+
+let gcMs = 0;
+let gcMaxMs = 0;
+let gcCount = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    gcMs += entry.duration;
+    gcMaxMs = Math.max(gcMaxMs, entry.duration);
+    gcCount++;
+  }
+}).observe({ entryTypes: ['gc'] });
 let middleware: OrqIdentityMiddleware | undefined;
 let identities: Map<string, OrqIdentity> | undefined;
 
@@ -35,9 +54,13 @@ if (spec.variant === 'map') {
 } else if (spec.variant === 'orq') {
   const orq = spec.orq;
   if (orq === undefined) throw new Error('variant orq needs spec.orq');
+  // With redisUrl: the shared store on an ioredis client, with the README's recommended options.
+  // Imported only then, so the other variants' processes load exactly what they did before.
+  const redis = orq.redisUrl === undefined ? undefined
+    : new (await import('ioredis')).Redis(orq.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   middleware = orqIdentity({
-    apiKey: orq.apiKey,
-    serverURL: orq.url,
+    ...(sdkClient === undefined ? { apiKey: orq.apiKey, serverURL: orq.url } : { client: sdkClient }),
+    ...(redis === undefined ? {} : { shared: { redis } }),
     ...(orq.options as Partial<OrqIdentityOptions>),
     // Counted, not printed: the outage scenario provokes reports on purpose and stdout holds the tables.
     onError: (error) => {
@@ -68,6 +91,9 @@ process.on('message', (message: { id: number; cmd: string }) => {
     case 'mark':
       markCpu = process.cpuUsage();
       markWall = performance.now();
+      gcMs = 0;
+      gcMaxMs = 0;
+      gcCount = 0;
       return reply();
     case 'stats': {
       const cpu = process.cpuUsage(markCpu);
@@ -78,9 +104,19 @@ process.on('message', (message: { id: number; cmd: string }) => {
         cpuMs: (cpu.user + cpu.system) / 1000,
         wallMs: performance.now() - markWall,
         heapUsedMiB: process.memoryUsage().heapUsed / 2 ** 20,
+        heapTotalMiB: process.memoryUsage().heapTotal / 2 ** 20,
+        gcMs,
+        gcMaxMs,
+        gcCount,
         cacheSize: cache?.size ?? identities?.size ?? null,
       };
       return reply(stats);
+    }
+    case 'idle': {
+      (globalThis as { gc?: () => void }).gc?.();
+      const memory = process.memoryUsage();
+      const idle: IdleMemory = { heapUsedMiB: memory.heapUsed / 2 ** 20, heapTotalMiB: memory.heapTotal / 2 ** 20, rssMiB: memory.rss / 2 ** 20 };
+      return reply(idle);
     }
     case 'exit':
       server.closeAllConnections();

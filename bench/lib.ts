@@ -1,5 +1,5 @@
 // Shared bench helpers: settings, statistics, the app child processes, the load generator and the report tables.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import os from 'node:os';
@@ -105,7 +105,12 @@ export interface AppSpec {
   /** For map: the ids whose identities the Map holds. */
   mapUsers?: { prefix: string; count: number };
   /** For orq: the emulator to use and options for orqIdentity (JSON-safe ones only). */
-  orq?: { url: string; apiKey: string; options?: Record<string, unknown> };
+  orq?: { url: string; apiKey: string; options?: Record<string, unknown>; redisUrl?: string };
+  /**
+   * Load @orq-ai/node at start and make a client, as an app that uses the SDK for its LLM calls does; the orq
+   * variant then passes that client to orqIdentity instead of using the default fetch transport.
+   */
+  loadSdk?: boolean;
 }
 
 export interface AppStats {
@@ -116,7 +121,20 @@ export interface AppStats {
   cpuMs: number;
   wallMs: number;
   heapUsedMiB: number;
+  /** The heap V8 has grown to (live and garbage), which a large live heap lets grow further between major GCs. */
+  heapTotalMiB: number;
+  /** Garbage collection since the last `mark`: total pause time, longest pause, count (from PerformanceObserver 'gc'). */
+  gcMs: number;
+  gcMaxMs: number;
+  gcCount: number;
   cacheSize: number | null;
+}
+
+/** The app's memory when idle: live heap after a full GC (needs --expose-gc), heap reserved, resident set. */
+export interface IdleMemory {
+  heapUsedMiB: number;
+  heapTotalMiB: number;
+  rssMiB: number;
 }
 
 export interface AppHandle {
@@ -126,6 +144,7 @@ export interface AppHandle {
   /** Starts a new CPU-time window. */
   mark(): Promise<void>;
   stats(): Promise<AppStats>;
+  idle(): Promise<IdleMemory>;
   close(): Promise<void>;
 }
 
@@ -138,12 +157,14 @@ export interface AppProcessOptions {
   wrapper?: string[];
   /** How long `close` waits for the process to exit before SIGKILL; default 10 s. */
   exitTimeoutMs?: number;
+  /** The node binary to run the app on; default `BENCH_NODE`'s (see `appNodePath`), else the bench's own. */
+  nodePath?: string;
 }
 
 /** Starts bench/app-server.ts in its own Node process and waits for it to listen on 127.0.0.1. */
 export async function startAppProcess(name: string, spec: AppSpec, options: AppProcessOptions = {}): Promise<AppHandle> {
-  const { execArgv = [], wrapper = [], exitTimeoutMs = 10_000 } = options;
-  const nodeCommand = [process.execPath, ...execArgv, '--import', 'tsx', path.join(benchDir, 'app-server.ts')];
+  const { execArgv = [], wrapper = [], exitTimeoutMs = 10_000, nodePath = appNodePath() } = options;
+  const nodeCommand = [nodePath, ...execArgv, '--import', 'tsx', path.join(benchDir, 'app-server.ts')];
   const [command, ...args] = [...wrapper, ...nodeCommand] as [string, ...string[]];
   const child = spawn(command, args, {
     cwd: repoRoot,
@@ -185,6 +206,7 @@ export async function startAppProcess(name: string, spec: AppSpec, options: AppP
       await ask<unknown>('mark');
     },
     stats: () => ask<AppStats>('stats'),
+    idle: () => ask<IdleMemory>('idle'),
     async close() {
       if (exited) return;
       const exit = once(child, 'exit');
@@ -194,6 +216,32 @@ export async function startAppProcess(name: string, spec: AppSpec, options: AppP
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * The node binary of a major version: this process's own when it is that version, else the official build from the
+ * npm registry, installed on first use into .ci/node-<major> by .ci/node-bin (the same binaries CI tests on).
+ */
+export function nodeBinary(major: number): string {
+  if (Number(process.versions.node.split('.')[0]) === major) return process.execPath;
+  return execFileSync('bash', [path.join(repoRoot, '.ci', 'node-bin'), String(major)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+}
+
+let benchNodePath: string | undefined;
+/**
+ * The node the scenarios' apps run on: `BENCH_NODE=24` runs them on the registry's Node 24 (the bench process,
+ * autocannon and the emulator stay on this one), so any scenario, instructions included, can be measured there.
+ */
+export function appNodePath(): string {
+  const major = process.env.BENCH_NODE;
+  if (major === undefined || major === '') return process.execPath;
+  benchNodePath ??= nodeBinary(envNumber('BENCH_NODE', 0, 18));
+  return benchNodePath;
+}
+
+/** The version a node binary reports, e.g. v24.21.0. */
+export function nodeVersion(nodePath: string): string {
+  return execFileSync(nodePath, ['--version'], { encoding: 'utf8' }).trim();
 }
 
 // ---------------------------------------------------------------- load

@@ -1,20 +1,24 @@
-// `npm run bench [-- scenario...]`: runs the scenarios (all four by default), prints tables, writes bench/results/latest.{json,md}
+// `npm run bench [-- scenario...]`: runs the scenarios (all five by default), prints tables, writes bench/results/latest.{json,md}
 // (or, for a run of opt-in scenarios only, files named after them).
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runColdPath } from './cold-path.js';
+import { runFleet } from './fleet.js';
 import { runHotPath } from './hot-path.js';
 import { runInstructions } from './instructions.js';
-import { benchDir, goalMark, log, machine, markdownTable, settings, textTable, type ScenarioResult } from './lib.js';
+import { appNodePath, benchDir, goalMark, log, machine, markdownTable, nodeVersion, settings, textTable, type ScenarioResult } from './lib.js';
 import { runMemory } from './memory.js';
 import { runOutage } from './outage.js';
 import { runProfile } from './profile.js';
+import { runRuntimes } from './runtimes.js';
 
 const scenarios: Record<string, () => Promise<ScenarioResult>> = {
   'hot-path': runHotPath,
   'cold-path': runColdPath,
   outage: runOutage,
   memory: runMemory,
+  runtimes: runRuntimes,
+  fleet: runFleet,
 };
 /** Run only when named: they re-run the hot-path apps under --cpu-prof / valgrind (instructions: ~9 min). */
 const extras: Record<string, () => Promise<ScenarioResult>> = { profile: runProfile, instructions: runInstructions };
@@ -35,9 +39,9 @@ function markdown(results: ScenarioResult[], info: ReturnType<typeof machine>, e
       ['CPU', `${info.cpuModel} × ${info.cores}`],
       ['memory', `${info.totalMemGiB} GiB`],
       ['OS', info.os],
-      ['Node', info.node],
+      ['Node', `${info.node} (the bench process)${process.env.BENCH_NODE ? `; apps on ${nodeVersion(appNodePath())}` : ''}`],
       ['date', info.date],
-      ['settings', `BENCH_DURATION=${settings.durationSec} s, BENCH_ROUNDS=${settings.rounds}, BENCH_CONNECTIONS=${settings.connections}`],
+      ['settings', `BENCH_DURATION=${settings.durationSec} s, BENCH_ROUNDS=${settings.rounds}, BENCH_CONNECTIONS=${settings.connections}${process.env.BENCH_ROUNDS || process.env.BENCH_DURATION ? '' : ' (runtimes: 4 rounds × 3 s)'}`],
       ['run time', `${Math.round(elapsedSec)} s`],
     ]),
     '',
@@ -83,8 +87,11 @@ async function main(): Promise<void> {
   const outDir = path.join(benchDir, 'results');
   await mkdir(outDir, { recursive: true });
   const json = { machine: info, settings, elapsedSec, scenarios: Object.fromEntries(results.map((result) => [result.name, result])) };
-  // A run of opt-in scenarios only (profile, instructions) gets its own files, so it does not replace the scenario results.
-  const base = chosen.every((name) => name in extras) ? chosen.join('-') : 'latest';
+  // Only the full default run replaces latest.*; a run of some scenarios (or of opt-in ones: profile, instructions)
+  // gets files named after them, so a partial run never overwrites the published results of the others.
+  const full = Object.keys(scenarios).every((name) => chosen.includes(name));
+  const appNode = process.env.BENCH_NODE ? `-node${process.env.BENCH_NODE}` : '';
+  const base = `${full ? 'latest' : chosen.join('-')}${appNode}`;
   await writeFile(path.join(outDir, `${base}.json`), `${JSON.stringify(json, null, 2)}\n`);
   await writeFile(path.join(outDir, `${base}.md`), markdown(results, info, elapsedSec));
   process.stdout.write(`\nTotal ${Math.round(elapsedSec)} s. Wrote bench/results/${base}.json and ${base}.md.\n`);

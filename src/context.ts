@@ -7,11 +7,11 @@ import { checkUser } from './user.js';
 export interface OrqRequestUser {
   /** The app's id of the user; orq's `external_id`. */
   readonly externalId: string;
-  readonly displayName?: string;
-  readonly email?: string;
-  readonly avatarUrl?: string;
-  readonly tags?: readonly string[];
-  readonly metadata?: Readonly<Record<string, unknown>>;
+  readonly displayName?: string | undefined;
+  readonly email?: string | undefined;
+  readonly avatarUrl?: string | undefined;
+  readonly tags?: readonly string[] | undefined;
+  readonly metadata?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /**
@@ -22,7 +22,7 @@ export interface RequestFrame {
   /** The checked user: known as soon as `getUser` gave a valid one, whether or not orq answered. */
   readonly user: OrqRequestUser;
   /** The registered identity, or undefined while orq has not answered (slow, failing, circuit open). */
-  readonly identity?: OrqIdentity;
+  readonly identity?: OrqIdentity | undefined;
 }
 
 // One store per process, not per copy of this module: an app that loads both our ESM and CJS builds

@@ -3,6 +3,8 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { frameOfIdentity, frameOfUser, frameWithIdentity, requestStorage, type RequestFrame } from './context.js';
 import { OrqIdentityError } from './errors/orq-identity-error.js';
 import { OrqUnavailableError } from './errors/orq-unavailable-error.js';
+import { MisplacedMiddlewareWatch } from './misplaced-middleware.js';
+import type { OrqIdentityStats } from './observability/stats.js';
 import { OptionChecker, resolveResolverConfig, resolverOptionNames, type IdentityResolverOptions } from './options.js';
 import { Resolver, type CloseOptions, type IdentityResolver } from './resolver.js';
 import type { OrqIdentity, OrqUser } from './types.js';
@@ -13,33 +15,37 @@ declare global {
   namespace Express {
     interface Request {
       /** The orq identity of the authenticated user, set by `orqIdentity()`; undefined when there is none. */
-      orqIdentity?: OrqIdentity;
+      orqIdentity?: OrqIdentity | undefined;
     }
   }
 }
 
 export interface OrqIdentityOptions extends Omit<IdentityResolverOptions<Request>, 'onError'> {
-  /** Finds the user of a request: an OrqUser, its external id, or null/undefined when anonymous. May be async. Defaults to `defaultGetUser` (passport `req.user.id`, express-jwt `req.auth.sub`, Clerk `req.auth.userId`). */
-  getUser?: (req: Request) => UserLike | Promise<UserLike>;
+  /** Finds the user of a request: an OrqUser, its external id (a string, or a safe integer sent as its decimal string), or null/undefined when anonymous. May be async; what it returns is read once, inside a try. Defaults to `defaultGetUser` (passport `req.user.id`, express-jwt `req.auth.sub`, Clerk `req.auth.userId`). */
+  getUser?: ((req: Request) => UserLike | Promise<UserLike>) | undefined;
   /** The longest a request waits for orq, in milliseconds; the lookup goes on in the background. Defaults to `2_000`. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** When orq fails, let the request go on without an identity (`true`) or pass an OrqUnavailableError (status 503) to `next` (`false`). Defaults to `true`. */
-  failOpen?: boolean;
+  failOpen?: boolean | undefined;
   /** Run the rest of the request inside an AsyncLocalStorage context holding this request's user and identity, so `currentOrqUser()`, `currentOrqIdentity()` and the attribution helpers work downstream. Defaults to `true`. */
-  context?: boolean;
+  context?: boolean | undefined;
+  /** Requests for which to do nothing at all (health checks, static files): no `getUser`, no lookup, nothing attached. Synchronous; a throw goes to Express's error handling. Without it no request is skipped. Defaults to `undefined`. */
+  skip?: ((req: Request) => boolean) | undefined;
   /** Receives every failure and every skipped user, with the request it concerns. Defaults to one concise `console.warn` line per event. */
-  onError?: (error: OrqIdentityError, req: Request) => void;
+  onError?: ((error: OrqIdentityError, req: Request) => void) | undefined;
 }
 
 /** The middleware, with a way to shut down cleanly. */
 export interface OrqIdentityMiddleware extends RequestHandler {
   /** Waits, at most `timeoutMs` (default 5 000), for background lookups and updates to finish; no new lookups start. */
   close(options?: CloseOptions): Promise<{ pending: number }>;
+  /** A plain snapshot of the cache, lookups, calls to orq, queue and circuit: cheap enough for a health endpoint. */
+  stats(): OrqIdentityStats;
   /** The framework-free core this middleware runs on, for jobs outside requests. */
   readonly resolver: IdentityResolver<Request>;
 }
 
-const middlewareOptionNames = [...resolverOptionNames, 'getUser', 'timeoutMs', 'failOpen', 'context'] as const;
+const middlewareOptionNames = [...resolverOptionNames, 'getUser', 'timeoutMs', 'failOpen', 'context', 'skip'] as const;
 
 /** Resolves each authenticated request's user to an orq identity and attaches it as `req.orqIdentity`. */
 export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddleware {
@@ -50,8 +56,9 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
   const timeoutMs = check.milliseconds('timeoutMs', options.timeoutMs, 2_000);
   const failOpen = check.boolean('failOpen', options.failOpen, true);
   const storage = check.boolean('context', options.context, true) ? requestStorage : undefined;
+  const skip = check.func('skip', options.skip);
+  const watch = new MisplacedMiddlewareWatch(caller);
   const resolver = new Resolver<Request>(config);
-  const report = config.onError;
 
   /**
    * Every way out of the middleware goes through here: downstream runs in a context holding exactly this
@@ -83,7 +90,11 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
 
   /** Everything after getUser, for a user given at once or through a promise alike. Never throws, whatever `found` does when read. */
   function attachUser(req: Request, found: unknown, next: NextFunction): void {
-    if (found === null || found === undefined) return proceed(undefined, next);
+    if (found === null || found === undefined) {
+      if (watch.active) watch.noUserFound(req.headers);
+      return proceed(undefined, next);
+    }
+    if (watch.active) watch.userFound();
     // Read once: a getter or Proxy is never asked twice, and a throwing one is refused (InvalidUserError), not thrown.
     const externalId = externalIdOf(found);
     if (typeof externalId === 'string') {
@@ -100,7 +111,9 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
     const user = snapshotUser(found, externalId) as OrqUser | string;
     // The user is in the context before orq answers: attribution never waits on the identity endpoints.
     const frame = userFrame(user);
-    resolver.resolve(user, req, timeoutMs).then(
+    // When cached() was asked above, its miss is counted already.
+    const lookup = typeof externalId === 'string' ? resolver.resolveUncached(user, req, timeoutMs) : resolver.resolve(user, req, timeoutMs);
+    lookup.then(
       (identity) => {
         req.orqIdentity = identity;
         proceed(storage === undefined ? undefined : frameWithIdentity(frame, identity), next);
@@ -112,17 +125,20 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
     );
   }
 
+  /** `error` undefined: getUser's promise did not settle within timeoutMs. */
   function reportGetUserFailure(req: Request, error: unknown): void {
-    report(
-      new OrqIdentityError(
-        `getUser threw (${errorText(error)}); the request goes on without an identity.`,
-        { code: 'ORQ_IDENTITY_GET_USER_FAILED', cause: error },
-      ),
+    const what =
+      error === undefined ? `getUser's promise did not settle within timeoutMs (${timeoutMs} ms)` : `getUser threw (${errorText(error)})`;
+    resolver.report(
+      new OrqIdentityError(`${what}; the request goes on without an identity.`, { code: 'ORQ_IDENTITY_GET_USER_FAILED', cause: error }),
       req,
     );
   }
 
   const middleware = function orqIdentityMiddleware(req: Request, _res: Response, next: NextFunction): void {
+    // skip is the app's own routing decision, like a route path: a throw goes to Express's error handling.
+    // Still run downstream in no frame: a skipped request must not inherit whoever resumed it.
+    if (skip !== undefined && skip(req)) return proceed(undefined, next);
     let found: unknown;
     try {
       found = getUser(req);
@@ -130,11 +146,26 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
       const then = found !== null && typeof found === 'object' ? (found as { then?: unknown }).then : undefined;
       if (typeof then === 'function') {
         const thenable = found;
+        // A promise that never settles must not hold the request: after timeoutMs it goes on without a user.
+        let settled = false;
+        const timer = setTimeout(() => {
+          settled = true;
+          reportGetUserFailure(req, undefined);
+          proceed(undefined, next);
+        }, timeoutMs);
         new Promise<unknown>((resolve, reject) => {
           (then as (onFulfilled: (value: unknown) => void, onRejected: (reason: unknown) => void) => unknown).call(thenable, resolve, reject);
         }).then(
-          (user) => attachUser(req, user, next),
+          (user) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            attachUser(req, user, next);
+          },
           (error: unknown) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
             reportGetUserFailure(req, error);
             proceed(undefined, next);
           },
@@ -151,6 +182,7 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
   Object.defineProperties(middleware, {
     close: { value: (closeOptions?: CloseOptions) => resolver.close(closeOptions) },
     resolver: { value: resolver },
+    stats: { value: () => resolver.stats() },
   });
   return middleware;
 }

@@ -1,6 +1,6 @@
 // The only file that talks to @orq-ai/node: the calls we make, how their errors read, and the wire shapes we accept.
-import { HTTPClient, Orq } from '@orq-ai/node';
 import { OrqApiError, type OrqFailureKind, type OrqOperation } from './errors/orq-api-error.js';
+import type { OrqClient } from './transport/orq-sdk-client.js';
 import type { OrqIdentity, OrqIdentityMetrics, OrqUser, ProfileField } from './types.js';
 
 export interface CallOptions {
@@ -19,7 +19,7 @@ export interface IdentityApi {
 // The SDK retries on its own only when told to; we own retries (inside our deadlines), so say so explicitly.
 const noRetries = { strategy: 'none' } as const;
 
-export function createIdentityApi(client: Orq): IdentityApi {
+export function createIdentityApi(client: OrqClient): IdentityApi {
   const redact = redactorFor(readApiKey(client));
   const identityFromRejected = (error: unknown, operation: OrqOperation, externalId: string): OrqIdentity =>
     readRejected(error, operation, externalId, redact);
@@ -58,18 +58,8 @@ export function createIdentityApi(client: Orq): IdentityApi {
   };
 }
 
-/**
- * Makes the SDK client when the app did not hand us its own. Redirects are not followed: orq's API has no
- * reason to redirect, fetch would follow a loop 20 times per call, and a redirect is reported instead
- * (with the address to put in `serverURL`).
- */
-export function createOrqClient(apiKey: string, serverURL: string | undefined): Orq {
-  const httpClient = new HTTPClient({ fetcher: (input, init) => fetch(input, { ...init, redirect: 'manual' }) });
-  return new Orq(serverURL === undefined ? { apiKey, httpClient } : { apiKey, serverURL, httpClient });
-}
-
 /** The API key a client was made with, when it is a plain string (the SDK also accepts a function). */
-export function readApiKey(client: Orq): string | undefined {
+export function readApiKey(client: OrqClient): string | undefined {
   try {
     const key = (client as unknown as { _options?: { apiKey?: unknown } })._options?.apiKey;
     return typeof key === 'string' ? key : undefined;
@@ -134,7 +124,7 @@ type Redact = (text: string) => string;
 /** Failures of the SDK or the runtime before a request left the process: they say nothing about orq. */
 const notSentNames = new Set(['URIError', 'SDKValidationError', 'InvalidRequestError']);
 
-function toApiError(error: unknown, operation: OrqOperation, externalId: string, redact: Redact): OrqApiError {
+export function toApiError(error: unknown, operation: OrqOperation, externalId: string, redact: Redact): OrqApiError {
   const status = readStatus(error);
   const name = readName(error) ?? 'Error';
   const subject = `orq ${operation} of user ${JSON.stringify(externalId)}`;

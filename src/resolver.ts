@@ -1,8 +1,12 @@
-// The framework-free core, as one flow: validate → cache → coalesce → retrieve → create → verify.
-// How each call is made lives in calls/, reporting in reporter.ts, work after the answer in background-updates.ts.
+// The framework-free core, as one flow: validate → cache → shared store → coalesce (in process, then fleet) →
+// retrieve → create → verify. How each call is made lives in calls/, Redis in store/, reporting in reporter.ts,
+// work after the answer (sync, stale-while-revalidate refreshes) in background-updates.ts.
 import { LRUCache } from 'lru-cache';
 import { BackgroundTasks } from './background-tasks.js';
 import { BackgroundUpdates } from './background-updates.js';
+import type { CallPriority } from './calls/budget.js';
+import { openInstance } from './instances.js';
+import { StatsCounters, type OrqIdentityStats } from './observability/stats.js';
 import type { BreakerState } from './calls/circuit-breaker.js';
 import { CallPolicy } from './calls/policy.js';
 import { IdentityMismatchError } from './errors/identity-mismatch-error.js';
@@ -11,8 +15,10 @@ import { OrqApiError } from './errors/orq-api-error.js';
 import type { OrqIdentityError } from './errors/orq-identity-error.js';
 import { OrqUnavailableError } from './errors/orq-unavailable-error.js';
 import { resolveResolverConfig, type IdentityResolverOptions, type ResolverConfig } from './options.js';
-import { createIdentityApi, type IdentityApi } from './orq-client.js';
+import type { IdentityApi } from './orq-client.js';
 import { Reporter } from './reporter.js';
+import { fleetSingleFlight } from './store/fleet-single-flight.js';
+import { unavailable, type StoredIdentity } from './store/redis-store.js';
 import type { OrqIdentity } from './types.js';
 import { checkUser, errorText, externalIdOf, type CheckedUser, type UserLike } from './user.js';
 
@@ -21,7 +27,7 @@ export type ResolvableUser = Exclude<UserLike, null | undefined>;
 
 export interface CloseOptions {
   /** The longest close waits for background lookups and updates. Defaults to `5_000`. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 export interface IdentityResolver<TContext = undefined> {
@@ -47,6 +53,8 @@ export interface IdentityResolver<TContext = undefined> {
   close(options?: CloseOptions): Promise<{ pending: number }>;
   /** The circuit breaker's state, for health checks and dashboards. */
   readonly circuit: BreakerState;
+  /** A plain snapshot of the cache, lookups, calls to orq, queue and circuit: cheap enough for a health endpoint. */
+  stats(): OrqIdentityStats;
 }
 
 /**
@@ -56,9 +64,9 @@ export interface IdentityResolver<TContext = undefined> {
 function mangledOrMissing(createError: OrqApiError, externalId: string): OrqApiError {
   if (!/[/\\%]/.test(externalId)) return createError;
   return new OrqApiError(
-    `orq refused to create user ${JSON.stringify(externalId)} (HTTP ${String(createError.statusCode)}) as if it existed, yet retrieving it answers 404: ` +
-      'the id contains "/", "\\" or "%", and something between here and orq (a proxy, a gateway) probably decodes the percent-encoded ' +
-      'path (%2F → /) and sends the lookup elsewhere. Configure it to pass encoded slashes through unchanged; until then this user has no identity.',
+    `${createError.message} Retrieving user ${JSON.stringify(externalId)} then answered 404. If orq refused the create because the user exists, ` +
+      'the lookup did not reach it: the id contains "/", "\\" or "%", and something between here and orq (a proxy, a gateway) probably decodes ' +
+      'the percent-encoded path (%2F → /) and sends the lookup elsewhere. Configure it to pass encoded slashes through unchanged; until then this user has no identity.',
     { operation: 'retrieve', kind: 'http', externalId, statusCode: 404, cause: createError },
   );
 }
@@ -79,6 +87,9 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
   private readonly updates: BackgroundUpdates<TContext>;
   /** One lookup per external id at a time, however many requests ask: the coalescing. */
   private readonly lookups = new Map<string, Promise<OrqIdentity>>();
+  /** How many requests joined each running lookup, for its event. */
+  private readonly joined = new Map<string, number>();
+  private readonly counters = new StatsCounters();
   /** Recent failures per user, so a broken user does not cost a call on every request. */
   private readonly failures: LRUCache<string, OrqUnavailableError> | undefined;
   /**
@@ -87,24 +98,29 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
    */
   private readonly knownAbsent: LRUCache<string, true>;
   private closed = false;
+  private readonly releaseInstance: () => void;
 
   constructor(private readonly config: ResolverConfig<TContext>) {
+    this.releaseInstance = openInstance(config.orqTarget, config.caller);
     this.cache = config.cache;
-    this.api = createIdentityApi(config.client);
+    this.api = config.api;
     const memory = config.failureMemoryMs > 0 ? { max: config.cache.max || 10_000, ttl: config.failureMemoryMs } : undefined;
     this.reporter = new Reporter(config.onError, memory);
     this.failures = memory === undefined ? undefined : new LRUCache(memory);
     this.knownAbsent = new LRUCache({ max: config.cache.max || 10_000, ttl: config.lookupTimeoutMs * 60 });
-    this.policy = new CallPolicy(config, this.reporter);
+    this.policy = new CallPolicy(config, this.reporter, this.counters);
     this.updates = new BackgroundUpdates({
       cache: this.cache,
       api: this.api,
       policy: this.policy,
       reporter: this.reporter,
       tasks: this.tasks,
+      store: config.store,
       lookupTimeoutMs: config.lookupTimeoutMs,
+      freshMs: config.freshMs,
+      staleMs: config.staleMs,
       metricsRefreshMs: config.metricsRefreshMs,
-      retrieve: (externalId, deadline, context) => this.retrieve(externalId, deadline, context),
+      retrieve: (externalId, deadline, context, priority) => this.retrieve(externalId, deadline, context, false, priority),
       isClosed: () => this.closed,
     });
   }
@@ -113,10 +129,35 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     return this.policy.circuit;
   }
 
+  /** Reports a failure found outside the resolver (getUser's), through the same once-per-window aggregation. */
+  report(error: OrqIdentityError, context: TContext | undefined): void {
+    this.reporter.report(error, context);
+  }
+
   cached(externalId: string, context?: TContext): OrqIdentity | undefined {
     const identity = this.cache.get(externalId);
-    if (identity !== undefined && this.config.metricsRefreshMs !== undefined) this.updates.refreshMetricsIfDue(identity, context);
+    if (identity === undefined) {
+      this.counters.misses++;
+      return undefined;
+    }
+    this.counters.hits++;
+    this.updates.refreshIfDue(identity, context);
     return identity;
+  }
+
+  stats(): OrqIdentityStats {
+    return this.counters.snapshot({
+      cacheSize: this.cache.size,
+      cacheMax: this.cache.max,
+      lookupsInFlight: this.lookups.size,
+      inFlight: this.policy.inFlight,
+      queued: this.policy.queued,
+      maxConcurrency: this.config.maxConcurrency,
+      maxQueue: this.config.maxQueue,
+      circuit: this.policy.circuit,
+      retryInMs: this.policy.retryInMs,
+      backgroundTasks: this.tasks.size,
+    });
   }
 
   isBackingOff(externalId: string): boolean {
@@ -131,6 +172,14 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     if (typeof id === 'string') {
       const hit = this.cached(id, context);
       if (hit !== undefined) return Promise.resolve(hit);
+    }
+    return this.resolveUncached(found, context, waitMs);
+  }
+
+  /** resolve() for a caller that has just asked cached() and missed (the middleware), so the miss counts once. */
+  resolveUncached(found: ResolvableUser, context?: TContext, waitMs?: number): Promise<OrqIdentity> {
+    const id = externalIdOf(found);
+    if (typeof id === 'string') {
       const recentFailure = this.failures?.get(id);
       if (recentFailure !== undefined) return Promise.reject(recentFailure);
     }
@@ -143,12 +192,18 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
       return Promise.reject(invalid);
     }
     const externalId = checked.user.externalId;
-    const lookup = this.lookups.get(externalId) ?? this.startLookup(checked, context);
+    let lookup = this.lookups.get(externalId);
+    if (lookup === undefined) lookup = this.startLookup(checked, context);
+    else {
+      this.counters.lookupsCoalesced++;
+      this.joined.set(externalId, (this.joined.get(externalId) ?? 0) + 1);
+    }
     return waitMs === undefined ? lookup : this.waitAtMost(lookup, waitMs, externalId, context);
   }
 
   async close({ timeoutMs = 5_000 }: CloseOptions = {}): Promise<{ pending: number }> {
     this.closed = true;
+    this.releaseInstance();
     const pending = await this.tasks.drain(timeoutMs);
     this.reporter.flush();
     return { pending };
@@ -161,13 +216,25 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     }
     if (this.policy.isOpen) return Promise.reject(this.policy.circuitOpenError(externalId));
 
-    const lookup = this.lookup(checked, context).then((identity) => this.refuseOversized(identity)).then(
-      (identity) => {
-        this.cache.set(externalId, identity);
+    this.counters.lookupsStarted++;
+    const startedAt = performance.now();
+    const progress = { created: false };
+    const ended = (outcome: 'found' | 'created' | 'failed'): void => {
+      this.counters.lookup(outcome, startedAt, this.joined.get(externalId) ?? 0);
+      this.joined.delete(externalId);
+    };
+    const lookup = this.lookupShared(checked, context, progress).then((stored) => this.refuseOversized(stored)).then(
+      ({ identity, fetchedAt }) => {
+        ended(progress.created ? 'created' : 'found');
+        // An answer another instance fetched earlier is usable for what is left of its staleMs, not a whole new one.
+        const usableMs = this.config.staleMs - (Date.now() - fetchedAt);
+        this.cache.set(externalId, identity, usableMs < this.config.staleMs ? { ttl: Math.max(1, usableMs) } : undefined);
+        this.updates.noteFetched(identity, fetchedAt);
         if (this.config.syncProfile) this.updates.syncProfile(identity, checked.user, context);
         return identity;
       },
       (error: unknown) => {
+        ended('failed');
         throw this.failed(error, externalId, context);
       },
     );
@@ -176,8 +243,26 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     return lookup;
   }
 
+  /**
+   * The shared store, then orq once per fleet: the lease holder looks the user up and writes the answer, the other
+   * instances read it. Without a store, or while it fails, this process looks the user up itself.
+   */
+  private async lookupShared(checked: CheckedUser, context: TContext | undefined, progress: { created: boolean }): Promise<StoredIdentity> {
+    const store = this.config.store;
+    if (store === undefined) return { identity: await this.lookup(checked, context, progress), fetchedAt: Date.now() };
+    const externalId = checked.user.externalId;
+    const shared = await store.readIdentity(externalId);
+    if (shared !== undefined && shared !== unavailable) return shared;
+    const { lookupTimeoutMs, staleMs } = this.config;
+    // A quarter of the lookup's time to wait for another instance's answer, the rest to look it up here if none comes.
+    const flight = await fleetSingleFlight(store, externalId, {
+      leaseMs: lookupTimeoutMs, deadline: Date.now() + lookupTimeoutMs / 4, keepMs: staleMs, work: () => this.lookup(checked, context, progress),
+    });
+    return flight.entry;
+  }
+
   /** retrieve → create on a 404 → verify the answer is this user's. */
-  private async lookup({ user, dropped }: CheckedUser, context: TContext | undefined): Promise<OrqIdentity> {
+  private async lookup({ user, dropped }: CheckedUser, context: TContext | undefined, progress: { created: boolean }): Promise<OrqIdentity> {
     const externalId = user.externalId;
     const deadline = Date.now() + this.config.lookupTimeoutMs;
     for (const problem of dropped) this.reporter.reportOnce(`dropped:${externalId}:${problem.field}`, problem, context);
@@ -202,15 +287,17 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     }
     this.knownAbsent.delete(externalId);
     if (created.externalId !== externalId) throw new IdentityMismatchError(externalId, created.externalId);
+    progress.created = true;
     return created;
   }
 
   /** An identity too large to cache is not attached either: attaching it would cost a lookup per request. */
-  private refuseOversized(identity: OrqIdentity): OrqIdentity {
+  private refuseOversized(stored: StoredIdentity): StoredIdentity {
+    const { identity } = stored;
     const { sizeCalculation, maxEntrySize } = this.cache;
-    if (sizeCalculation === undefined || !(maxEntrySize > 0)) return identity;
+    if (sizeCalculation === undefined || !(maxEntrySize > 0)) return stored;
     const size = sizeCalculation(identity, identity.externalId);
-    if (size <= maxEntrySize) return identity;
+    if (size <= maxEntrySize) return stored;
     throw new OrqUnavailableError(
       `orq's identity of user ${JSON.stringify(identity.externalId)} is ${size} bytes (as JSON), over cache.maxEntryBytes (${maxEntrySize}); ` +
         'it is neither cached nor attached. Keep large data out of identity metadata, or raise cache.maxEntryBytes.',
@@ -218,13 +305,9 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     );
   }
 
-  private retrieve(externalId: string, deadline: number, context: TContext | undefined, urgent = false): Promise<OrqIdentity | undefined> {
+  private retrieve(externalId: string, deadline: number, context: TContext | undefined, urgent = false, priority: CallPriority = 'lookup'): Promise<OrqIdentity | undefined> {
     const includeMetrics = this.config.metricsRefreshMs !== undefined;
-    return this.policy.call('retrieve', externalId, deadline, async (options) => {
-      const identity = await this.api.retrieve(externalId, { ...options, includeMetrics });
-      if (identity !== undefined && includeMetrics) this.updates.noteMetricsFetched(identity);
-      return identity;
-    }, context, urgent);
+    return this.policy.call('retrieve', externalId, deadline, (options) => this.api.retrieve(externalId, { ...options, includeMetrics }), context, urgent, priority);
   }
 
   /** Turns a lookup's failure into what waiting requests see, reporting it and remembering it for a while. */

@@ -4,11 +4,11 @@
 export interface OrqUser {
   /** The app's own id for the user; orq's `external_id` (1–120 characters). */
   externalId: string;
-  displayName?: string;
-  email?: string;
-  avatarUrl?: string;
-  tags?: string[];
-  metadata?: Record<string, unknown>;
+  displayName?: string | undefined;
+  email?: string | undefined;
+  avatarUrl?: string | undefined;
+  tags?: string[] | undefined;
+  metadata?: Record<string, unknown> | undefined;
 }
 
 /** Usage of the identity over the last 30 days, as orq reports it with `include_metrics`. */
@@ -27,16 +27,16 @@ export interface OrqIdentity {
   readonly id: string;
   /** The app's id of the user. */
   readonly externalId: string;
-  readonly workspaceId?: string;
-  readonly displayName?: string;
-  readonly email?: string;
-  readonly avatarUrl?: string;
-  readonly tags?: readonly string[];
-  readonly metadata?: Readonly<Record<string, unknown>>;
-  readonly created?: string;
-  readonly updated?: string;
+  readonly workspaceId?: string | undefined;
+  readonly displayName?: string | undefined;
+  readonly email?: string | undefined;
+  readonly avatarUrl?: string | undefined;
+  readonly tags?: readonly string[] | undefined;
+  readonly metadata?: Readonly<Record<string, unknown>> | undefined;
+  readonly created?: string | undefined;
+  readonly updated?: string | undefined;
   /** Present when the `metrics` option is on. */
-  readonly metrics?: OrqIdentityMetrics;
+  readonly metrics?: OrqIdentityMetrics | undefined;
 }
 
 /** The profile fields of a user that orq stores and that profile sync compares. */

@@ -237,13 +237,16 @@ function metadataCopy(metadata: unknown): Record<string, unknown> | string {
   }
   const prototype: unknown = Object.getPrototypeOf(metadata);
   if (prototype !== Object.prototype && prototype !== null) return 'expected a plain object';
-  let text: string;
+  let text: string | undefined;
   try {
-    text = JSON.stringify(metadata);
+    text = JSON.stringify(metadata) as string | undefined;
   } catch (error) {
     return `it cannot be sent as JSON (${errorText(error)})`;
   }
-  return JSON.parse(text) as Record<string, unknown>;
+  // A toJSON may turn the object into anything, or into nothing at all.
+  const copy: unknown = text === undefined ? undefined : JSON.parse(text);
+  if (copy === null || typeof copy !== 'object' || Array.isArray(copy)) return 'its JSON is not an object';
+  return copy as Record<string, unknown>;
 }
 
 /** A short, safe rendering of a user-supplied value for messages. */

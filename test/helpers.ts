@@ -18,6 +18,18 @@ export const expressVersions: ReadonlyArray<readonly [string, ExpressFactory]> =
 
 export const shapes = ['documented', 'sdk'] as const;
 
+/**
+ * How the package reaches orq: 'fetch' is the default path (apiKey + serverURL, our own transport, the SDK
+ * never loaded); 'sdk' is an app handing in its own `new Orq(...)`. Suites where the wire matters run both.
+ */
+export const transports = ['fetch', 'sdk'] as const;
+export type Transport = (typeof transports)[number];
+
+/** The options that make orqIdentity or createIdentityResolver reach `emulator` through `transport`. */
+export function connectionFor(transport: Transport, emulator: Pick<OrqEmulator, 'apiKey' | 'url'>): { apiKey: string; serverURL: string } | { client: Orq } {
+  return transport === 'sdk' ? { client: orqClientFor(emulator) } : { apiKey: emulator.apiKey, serverURL: emulator.url };
+}
+
 export interface TestApp {
   emulator: OrqEmulator;
   app: Express;
@@ -39,7 +51,7 @@ export async function startEmulator(options: OrqEmulatorOptions = {}): Promise<O
   return emulator;
 }
 
-export function orqClientFor(emulator: OrqEmulator): Orq {
+export function orqClientFor(emulator: Pick<OrqEmulator, 'apiKey' | 'url'>): Orq {
   return new Orq({ apiKey: emulator.apiKey, serverURL: emulator.url });
 }
 
@@ -51,14 +63,15 @@ export async function startApp(
   options: {
     express?: ExpressFactory;
     emulator?: OrqEmulatorOptions;
+    /** Defaults to 'fetch', the path an app that passes no client takes. */
+    transport?: Transport;
     middleware?: Partial<OrqIdentityOptions>;
   } = {},
 ): Promise<TestApp> {
   const emulator = await startEmulator(options.emulator);
   const errors: OrqIdentityError[] = [];
   const middleware = orqIdentity({
-    apiKey: emulator.apiKey,
-    serverURL: emulator.url,
+    ...connectionFor(options.transport ?? 'fetch', emulator),
     onError: (error) => errors.push(error),
     ...options.middleware,
   });

@@ -1,13 +1,13 @@
-// The Express adapter end to end: real apps (Express 4 and 5) through the real SDK against the emulator.
+// The Express adapter end to end: real apps (Express 4 and 5), over our fetch transport and the real SDK, against the emulator.
 import request from 'supertest';
 import { describe, expect, it, vi } from 'vitest';
 import { IdentityMismatchError, InvalidProfileFieldError, InvalidUserError, OrqApiError, OrqUnavailableError, orqIdentity } from '../src/index.js';
-import { expressVersions, shapes, startApp } from './helpers.js';
+import { expressVersions, shapes, startApp, transports } from './helpers.js';
 
 describe.each(expressVersions)('orqIdentity under %s', (_name, express) => {
-  describe.each(shapes)('with the %s response shape', (shape) => {
+  describe.each(shapes.flatMap((shape) => transports.map((transport) => [shape, transport] as const)))('with the %s response shape over the %s transport', (shape, transport) => {
     it('registers a new user once, then serves it from the cache', async () => {
-      const { whoami, emulator, errors } = await startApp({ express, emulator: { shape } });
+      const { whoami, emulator, errors } = await startApp({ express, transport, emulator: { shape } });
 
       const first = await whoami('user-1').expect(200);
       expect(first.body.identity).toMatchObject({ externalId: 'user-1', id: expect.stringMatching(/^contact_/) });
@@ -24,7 +24,7 @@ describe.each(expressVersions)('orqIdentity under %s', (_name, express) => {
     });
 
     it('finds an existing identity with one retrieve and no create, and normalises it', async () => {
-      const { whoami, emulator } = await startApp({ express, emulator: { shape } });
+      const { whoami, emulator } = await startApp({ express, transport, emulator: { shape } });
       const seeded = emulator.seed({ externalId: 'user-2', displayName: 'Ada', tags: ['beta'], metadata: { plan: 'pro' } });
 
       const response = await whoami('user-2').expect(200);
@@ -38,7 +38,7 @@ describe.each(expressVersions)('orqIdentity under %s', (_name, express) => {
     });
 
     it('makes exactly one retrieve and one create for 25 concurrent first requests of one user', async () => {
-      const { whoami, emulator } = await startApp({ express, emulator: { shape, latencyMs: 30 } });
+      const { whoami, emulator } = await startApp({ express, transport, emulator: { shape, latencyMs: 30 } });
 
       const responses = await Promise.all(Array.from({ length: 25 }, () => whoami('burst-user')));
       const ids = new Set(responses.map((response) => response.body.identity?.id));
@@ -57,8 +57,10 @@ describe.each(expressVersions)('orqIdentity under %s', (_name, express) => {
     expect(errors).toEqual([]);
   });
 
-  it.each([409, 400, 422])('ends with the existing identity when a create loses the race (HTTP %i)', async (conflictStatus) => {
-    const { whoami, emulator, errors } = await startApp({ express, emulator: { conflictStatus } });
+  it.each([
+    [409, 'fetch'], [409, 'sdk'], [400, 'fetch'], [422, 'fetch'],
+  ] as const)('ends with the existing identity when a create loses the race (HTTP %i over %s)', async (conflictStatus, transport) => {
+    const { whoami, emulator, errors } = await startApp({ express, transport, emulator: { conflictStatus } });
     // Another process registers the user between our retrieve and our create.
     const winner = emulator.seed({ externalId: 'raced' });
     emulator.inject({ operation: 'retrieve', times: 1, kind: 'status', status: 404, body: { error: 'Identity not found' } });

@@ -137,6 +137,15 @@ describe('checkUser on hostile objects', () => {
     expect(() => checkUser(found)).toThrow(InvalidUserError);
   });
 
+  it.each([
+    ['toJSON returning nothing', { toJSON: () => undefined }],
+    ['toJSON returning an array', { toJSON: () => [1] }],
+  ])('drops metadata whose %s', (_what, metadata) => {
+    const { user, dropped } = checkUser({ externalId: 'j', metadata });
+    expect(user).toEqual({ externalId: 'j' });
+    expect(dropped[0]?.message).toMatch(/The metadata of user "j" was left out: its JSON is not an object/);
+  });
+
   it('drops a profile field that is a revoked Proxy, or has a lone surrogate', () => {
     const { proxy, revoke } = Proxy.revocable([] as string[], {});
     revoke();

@@ -4,12 +4,12 @@ import { orqOriginMatcher } from './orq-origins.js';
 
 export interface OrqIdentityFetchOptions {
   /** The fetch to wrap (read once, when `orqIdentityFetch` is called). Defaults to `globalThis.fetch`. */
-  fetch?: typeof fetch;
+  fetch?: typeof fetch | undefined;
   /**
    * More origins that are orq's (a proxy in front of orq, the emulator's `url` in tests); they add to
    * `https://api.orq.ai` and `https://my.orq.ai`, never replace them. Defaults to `[]`.
    */
-  origins?: readonly string[];
+  origins?: readonly string[] | undefined;
 }
 
 /**
@@ -37,6 +37,6 @@ export function orqIdentityFetch(options: OrqIdentityFetchOptions = {}): typeof 
     // init.headers replaces a Request's own headers in fetch, so those are the ones to look at.
     const headers = (init?.headers ?? (input instanceof Request ? input.headers : undefined)) as HeaderList | undefined;
     if (hasIdentityHeader(headers)) return base(input, init);
-    return base(input, { ...init, headers: withIdentityHeader(headers, value) as RequestInit['headers'] });
+    return base(input, { ...init, headers: withIdentityHeader(headers, value) as NonNullable<RequestInit['headers']> });
   };
 }

@@ -5,17 +5,17 @@ import { currentOrqUser } from '../context.js';
 export interface OrqWireIdentity {
   /** The app's id of the user (the external id), not orq's `contact_…` id. */
   id: string;
-  display_name?: string;
-  email?: string;
-  tags?: string[];
+  display_name?: string | undefined;
+  email?: string | undefined;
+  tags?: string[] | undefined;
 }
 
 /** What toWireIdentity reads: an OrqUser, an OrqIdentity or the current user alike. */
 export interface WireIdentitySource {
   readonly externalId: string;
-  readonly displayName?: string;
-  readonly email?: string;
-  readonly tags?: readonly string[];
+  readonly displayName?: string | undefined;
+  readonly email?: string | undefined;
+  readonly tags?: readonly string[] | undefined;
 }
 
 /**

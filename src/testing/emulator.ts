@@ -15,13 +15,13 @@ export type { CallIdentity, IdentitySource } from './router-routes.js';
 export { EMULATED_CALL_USAGE, type IdentityUsage, type SeedIdentityInput, type WireIdentity } from './store.js';
 
 export interface OrqEmulatorOptions {
-  apiKey?: string;
-  shape?: ResponseShape;
-  conflictStatus?: number;
-  latencyMs?: number;
-  workspaceId?: string;
+  apiKey?: string | undefined;
+  shape?: ResponseShape | undefined;
+  conflictStatus?: number | undefined;
+  latencyMs?: number | undefined;
+  workspaceId?: string | undefined;
   /** Acts like a proxy that decodes `%2F` to `/` before routing, so an id containing "/" no longer reaches its identity. */
-  decodeEncodedSlashes?: boolean;
+  decodeEncodedSlashes?: boolean | undefined;
 }
 
 export interface OrqEmulator {
@@ -109,6 +109,7 @@ export async function startOrqEmulator(options: OrqEmulatorOptions = {}): Promis
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const at = Date.now();
     const request = await parseRequest(req);
     if (options.decodeEncodedSlashes === true) request.path = request.path.replace(/%2F/gi, '/');
     const route = classifyLlmRoute(request.method, request.path) ?? classifyIdentityRoute(request.method, request.path);
@@ -119,6 +120,7 @@ export async function startOrqEmulator(options: OrqEmulatorOptions = {}): Promis
       ...recorded,
       operation: route.operation,
       status: replyStatus(reply),
+      at,
       ...(identity === undefined ? {} : { identity }),
       ...(streamed === undefined ? {} : { streamed }),
     });

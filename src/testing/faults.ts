@@ -2,9 +2,9 @@
 import { json, type Operation, type ParsedRequest, type Reply } from './http.js';
 
 export type FaultEffect =
-  | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
+  | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> | undefined }
   /** The body exactly as given (invalid JSON, empty), and no content type unless `headers` sets one. */
-  | { kind: 'raw'; status: number; body?: string; headers?: Record<string, string> }
+  | { kind: 'raw'; status: number; body?: string; headers?: Record<string, string> | undefined }
   /** A JSON body echoing the request's headers, as some gateways and proxies do on errors (Authorization included). */
   | { kind: 'echo'; status: number }
   | { kind: 'hang' }
@@ -12,8 +12,8 @@ export type FaultEffect =
   | { kind: 'latency'; ms: number };
 
 export type Fault = FaultEffect & {
-  operation?: Operation | 'any';
-  times?: number;
+  operation?: Operation | 'any' | undefined;
+  times?: number | undefined;
 };
 
 interface PendingFault {

@@ -16,11 +16,11 @@ export interface WireIdentity {
 
 export interface SeedIdentityInput {
   externalId: string;
-  displayName?: string | null;
-  email?: string | null;
-  avatarUrl?: string | null;
-  tags?: string[];
-  metadata?: Record<string, unknown>;
+  displayName?: string | null | undefined;
+  email?: string | null | undefined;
+  avatarUrl?: string | null | undefined;
+  tags?: string[] | undefined;
+  metadata?: Record<string, unknown> | undefined;
 }
 
 export interface IdentityUsage {

@@ -1,0 +1,59 @@
+// Notices a second live instance for the same orq configuration: each has its own cache, breaker and limits,
+// so a new user costs a lookup per instance (3 instances: 4 calls for one user) and no limit holds for the app.
+import { createHash } from 'node:crypto';
+
+/*
+ * Why a warning and not one shared core per configuration: instances may differ in everything but the key
+ * (cache size, ttl, timeouts, onError, metrics), and a shared core would have to pick one instance's settings
+ * silently and tie their lifecycles (whose close() stops lookups?). A warning keeps every instance doing what its
+ * options say, and points at the fix that also saves the memory: create once, reuse.
+ */
+
+interface Registry {
+  open: Map<string, number>;
+  warned: Set<string>;
+  clientIds: WeakMap<object, number>;
+  nextClientId: number;
+}
+
+// One registry per process, not per copy of this module (ESM and CJS builds both loaded), as for the context.
+const registryKey = Symbol.for('express-orq-identity.instances');
+const holder = globalThis as { [registryKey]?: Registry };
+const registry: Registry = (holder[registryKey] ??= { open: new Map(), warned: new Set(), clientIds: new WeakMap(), nextClientId: 1 });
+
+/** What identifies "the same orq" for two instances: the very client object, or the key and server (the key hashed). */
+export function orqTarget(client: object | undefined, apiKey: string | undefined, serverURL: string | undefined): string {
+  if (client !== undefined) {
+    let id = registry.clientIds.get(client);
+    if (id === undefined) {
+      id = registry.nextClientId++;
+      registry.clientIds.set(client, id);
+    }
+    return `client#${id}`;
+  }
+  return `key:${createHash('sha256').update(apiKey ?? '').digest('hex').slice(0, 16)}@${serverURL ?? 'default'}`;
+}
+
+/** Counts an instance as open; warns once per configuration when another one is already open. Returns its release. */
+export function openInstance(target: string, caller: string): () => void {
+  const open = registry.open.get(target) ?? 0;
+  registry.open.set(target, open + 1);
+  if (open > 0 && !registry.warned.has(target)) {
+    registry.warned.add(target);
+    process.emitWarning(
+      `${caller}: another instance for the same orq configuration is already running. Each instance has its own cache, ` +
+        'circuit breaker and concurrency limit, so every new user costs a lookup per instance and the limits do not hold for the app. ' +
+        "Create the middleware once at start-up and reuse it (`const identity = orqIdentity(); app.get('/x', auth, identity, handler)`); " +
+        'for work outside requests use `identity.resolver`. Call `close()` on an instance you replace.',
+      { code: 'ORQ_IDENTITY_SEVERAL_INSTANCES' },
+    );
+  }
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    const left = (registry.open.get(target) ?? 1) - 1;
+    if (left > 0) registry.open.set(target, left);
+    else registry.open.delete(target);
+  };
+}

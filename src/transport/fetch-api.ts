@@ -1,0 +1,150 @@
+// The identity endpoints over the global fetch: the default transport, so an app that hands us no client never loads @orq-ai/node.
+import { OrqApiError, type OrqOperation } from '../errors/orq-api-error.js';
+import { identityFromWire, redactorFor, toApiError, type CallOptions, type IdentityApi } from '../orq-client.js';
+import type { OrqIdentity, OrqUser, ProfileField } from '../types.js';
+
+export interface FetchIdentityApiOptions {
+  apiKey: string;
+  /** Defaults to `https://api.orq.ai`, the SDK's default. */
+  serverURL?: string | undefined;
+}
+
+export const defaultServerURL = 'https://api.orq.ai';
+
+// An error answer is only ever excerpted (200 characters), so reading more of it buys nothing and lets
+// a misbehaving gateway make us buffer megabytes.
+const errorBodyLimit = 4_096;
+
+/**
+ * What a failed answer leaves behind, with the fields orq-client's error reading looks for (the SDK's
+ * errors carry the same ones), so both transports classify failures by one set of rules.
+ */
+class OrqHttpError extends Error {
+  override name = 'OrqHttpError';
+  constructor(
+    readonly statusCode: number,
+    readonly headers: Headers,
+    readonly body: string,
+  ) {
+    super(`HTTP ${statusCode}`);
+  }
+}
+
+/** The same interface as the SDK adapter, over fetch: snake_case on the wire, both answer shapes accepted. */
+export function createFetchIdentityApi({ apiKey, serverURL = defaultServerURL }: FetchIdentityApiOptions): IdentityApi {
+  const collection = `${serverURL.replace(/\/+$/, '')}/v2/identities`;
+  const redact = redactorFor(apiKey);
+  const headers = { accept: 'application/json', authorization: `Bearer ${apiKey}` };
+  const jsonHeaders = { ...headers, 'content-type': 'application/json' };
+
+  async function call(
+    operation: OrqOperation,
+    externalId: string,
+    url: string,
+    init: { method: string; body?: string },
+    timeoutMs: number,
+  ): Promise<OrqIdentity | undefined> {
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        ...init,
+        headers: init.body === undefined ? headers : jsonHeaders,
+        // orq's API never redirects; following one could carry the key elsewhere or loop (issue 8, point 8).
+        redirect: 'manual',
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      if (operation === 'retrieve' && response.status === 404) {
+        await response.body?.cancel();
+        return undefined;
+      }
+      if (response.status >= 200 && response.status < 300) return identityFromAnswer(response, operation, externalId);
+      const body = redact(await readAtMost(response, errorBodyLimit));
+      if (response.status >= 300 && response.status < 400) {
+        throw new OrqApiError(
+          `orq ${operation} of user ${JSON.stringify(externalId)} was answered with a redirect (HTTP ${response.status}), which is not followed: check serverURL.`,
+          { operation, kind: 'http', externalId, statusCode: response.status },
+        );
+      }
+      throw new OrqHttpError(response.status, response.headers, body);
+    } catch (error) {
+      if (error instanceof OrqApiError) throw error;
+      throw toApiError(connectionError(error, redact), operation, externalId, redact);
+    }
+  }
+
+  async function identityFromAnswer(response: Response, operation: OrqOperation, externalId: string): Promise<OrqIdentity> {
+    const invalid = (what: string) =>
+      new OrqApiError(`orq answered the ${operation} of user ${JSON.stringify(externalId)} with HTTP ${response.status} and ${what}, not an identity.`, {
+        operation, kind: 'invalid-response', externalId, statusCode: response.status,
+      });
+    const type = response.headers.get('content-type') ?? '';
+    const text = await response.text();
+    if (!/\bjson\b/i.test(type)) throw invalid(type === '' ? 'no content type' : `content type ${JSON.stringify(type)}`);
+    if (text.trim() === '') throw invalid('an empty body');
+    let answer: unknown;
+    try {
+      answer = JSON.parse(text);
+    } catch {
+      throw invalid('a body that is not valid JSON');
+    }
+    const identity = identityFromWire(answer);
+    if (identity === undefined) throw invalid('JSON that is not an identity');
+    return identity;
+  }
+
+  return {
+    async retrieve(externalId, { timeoutMs, includeMetrics }) {
+      const url = `${collection}/${encodeURIComponent(externalId)}${includeMetrics === true ? '?include_metrics=true' : ''}`;
+      return call('retrieve', externalId, url, { method: 'GET' }, timeoutMs);
+    },
+    async create(user, { timeoutMs }: CallOptions) {
+      const body = JSON.stringify({ external_id: user.externalId, ...wireProfile(user) });
+      return (await call('create', user.externalId, collection, { method: 'POST', body }, timeoutMs)) as OrqIdentity;
+    },
+    async update(externalId, changes, { timeoutMs }) {
+      const url = `${collection}/${encodeURIComponent(externalId)}`;
+      const body = JSON.stringify(wireProfile(changes));
+      return (await call('update', externalId, url, { method: 'PATCH', body }, timeoutMs)) as OrqIdentity;
+    },
+  };
+}
+
+function wireProfile(profile: Pick<OrqUser, ProfileField>): Record<string, unknown> {
+  const wire: Record<string, unknown> = {};
+  if (profile.displayName !== undefined) wire.display_name = profile.displayName;
+  if (profile.email !== undefined) wire.email = profile.email;
+  if (profile.avatarUrl !== undefined) wire.avatar_url = profile.avatarUrl;
+  if (profile.tags !== undefined) wire.tags = profile.tags;
+  if (profile.metadata !== undefined) wire.metadata = profile.metadata;
+  return wire;
+}
+
+/**
+ * fetch rejects with `TypeError: fetch failed` and hides what happened in `cause`; name it the way the
+ * SDK does (ConnectionError) with the cause's code, so the report says "ECONNREFUSED", not "fetch failed".
+ * A timeout (TimeoutError) and our own OrqHttpError pass through as they are.
+ */
+function connectionError(error: unknown, redact: (text: string) => string): unknown {
+  if (error instanceof OrqHttpError || (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError'))) return error;
+  const cause = error instanceof Error ? error.cause : undefined;
+  const code = cause instanceof Error ? ((cause as { code?: unknown }).code ?? cause.message) : undefined;
+  const message = error instanceof Error ? error.message : String(error);
+  const connection = new Error(redact(code === undefined ? message : `${message}: ${String(code)}`));
+  connection.name = 'ConnectionError';
+  return connection;
+}
+
+/** Reads at most `limit` characters of a body and drops the rest unread. */
+async function readAtMost(response: Response, limit: number): Promise<string> {
+  if (response.body === null) return '';
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  while (text.length < limit) {
+    const { done, value } = await reader.read();
+    if (done) return text + decoder.decode();
+    text += decoder.decode(value, { stream: true });
+  }
+  await reader.cancel();
+  return text.slice(0, limit);
+}

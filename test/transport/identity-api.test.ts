@@ -1,0 +1,180 @@
+// The identity transports against the emulator: our fetch transport (the default path) and the SDK adapter keep one contract.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { inspect } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { OrqApiError } from '../../src/index.js';
+import { createIdentityApi, type IdentityApi } from '../../src/orq-client.js';
+import { createFetchIdentityApi } from '../../src/transport/fetch-api.js';
+import type { OrqEmulator } from '../../src/testing/index.js';
+import { orqClientFor, shapes, startEmulator, transports, type Transport } from '../helpers.js';
+
+function apiFor(transport: Transport, emulator: OrqEmulator): IdentityApi {
+  return transport === 'sdk'
+    ? createIdentityApi(orqClientFor(emulator))
+    : createFetchIdentityApi({ apiKey: emulator.apiKey, serverURL: emulator.url });
+}
+
+const second = { timeoutMs: 1_000 };
+
+async function failure(work: Promise<unknown>): Promise<OrqApiError> {
+  try {
+    await work;
+  } catch (error) {
+    return error as OrqApiError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe.each(transports)('the %s transport', (transport) => {
+  describe.each(shapes)('on the %s shape', (shape) => {
+    it('retrieves (undefined on 404), creates, and updates, snake_case on the wire', async () => {
+      const emulator = await startEmulator({ shape });
+      const api = apiFor(transport, emulator);
+      expect(await api.retrieve('nobody', second)).toBeUndefined();
+      const created = await api.create({ externalId: 'api-user', email: 'a@example.com', metadata: { plan: 'pro' } }, second);
+      expect(created).toMatchObject({ externalId: 'api-user', email: 'a@example.com', metadata: { plan: 'pro' }, id: expect.stringMatching(/^contact_/) });
+      expect(await api.retrieve('api-user', second)).toMatchObject({ id: created.id });
+      const updated = await api.update('api-user', { displayName: 'Api', avatarUrl: 'https://example.com/a.png', tags: ['x'] }, second);
+      expect(updated).toMatchObject({ id: created.id, displayName: 'Api', tags: ['x'], email: 'a@example.com' });
+      expect(emulator.calls.map((call) => `${call.method} ${call.path} ${call.status}`)).toEqual([
+        'GET /v2/identities/nobody 404',
+        'POST /v2/identities 201',
+        'GET /v2/identities/api-user 200',
+        'PATCH /v2/identities/api-user 200',
+      ]);
+      expect(emulator.calls[1]?.body).toEqual({ external_id: 'api-user', email: 'a@example.com', metadata: { plan: 'pro' } });
+      expect(emulator.calls[3]?.body).toEqual({ display_name: 'Api', avatar_url: 'https://example.com/a.png', tags: ['x'] });
+      for (const call of emulator.calls) expect(call.headers.authorization).toBe(`Bearer ${emulator.apiKey}`);
+    });
+
+    it('asks for metrics only when told to, and reads them', async () => {
+      const emulator = await startEmulator({ shape });
+      emulator.seed({ externalId: 'spender' });
+      emulator.setUsage('spender', { totalCost: 1.5, totalTokens: 300, totalRequests: 4, errorRate: 0.25 });
+      const api = apiFor(transport, emulator);
+      expect((await api.retrieve('spender', second))?.metrics).toBeUndefined();
+      const identity = await api.retrieve('spender', { ...second, includeMetrics: true });
+      expect(identity?.metrics).toEqual({ totalCost: 1.5, totalTokens: 300, totalRequests: 4, errorRate: 0.25 });
+      expect(emulator.calls.map((call) => call.query)).toEqual([{}, { include_metrics: 'true' }]);
+    });
+  });
+
+  it('encodes the external id as one path segment', async () => {
+    const emulator = await startEmulator();
+    const api = apiFor(transport, emulator);
+    const odd = 'a/b?c#d %e';
+    await api.create({ externalId: odd }, second);
+    expect(await api.retrieve(odd, second)).toMatchObject({ externalId: odd });
+    expect(emulator.calls[1]?.path).toBe(`/v2/identities/${encodeURIComponent(odd)}`);
+  });
+
+  it('classifies failures by their fields: 429 with Retry-After, 401, 403, 5xx with an excerpt, timeout, reset, a 2xx that is no identity', async () => {
+    const emulator = await startEmulator();
+    const api = apiFor(transport, emulator);
+    emulator.inject({ kind: 'status', status: 429, headers: { 'Retry-After': '3' }, times: 1 });
+    await expect(api.retrieve('u', second)).rejects.toMatchObject({ name: 'OrqApiError', kind: 'rate-limited', statusCode: 429, retryAfterMs: 3_000 });
+    emulator.inject({ kind: 'status', status: 401, times: 1 });
+    await expect(api.create({ externalId: 'u' }, second)).rejects.toMatchObject({ kind: 'unauthorized', statusCode: 401, operation: 'create' });
+    emulator.inject({ kind: 'status', status: 403, times: 1 });
+    await expect(api.retrieve('u', second)).rejects.toMatchObject({ kind: 'unauthorized', statusCode: 403 });
+    emulator.inject({ kind: 'status', status: 500, body: { error: 'Failed to fetch metrics' }, times: 1 });
+    await expect(api.retrieve('u', second)).rejects.toThrow(/retrieve of user "u" failed with HTTP 500: \{"error":"Failed to fetch metrics"\}/);
+    emulator.inject({ kind: 'status', status: 404, times: 1 });
+    await expect(api.update('u', { email: 'u@example.com' }, second)).rejects.toMatchObject({ kind: 'http', statusCode: 404, operation: 'update' });
+    emulator.inject({ kind: 'hang', times: 1 });
+    await expect(api.retrieve('u', { timeoutMs: 100 })).rejects.toMatchObject({ kind: 'timeout' });
+    emulator.inject({ kind: 'reset', times: 1 });
+    await expect(api.retrieve('u', second)).rejects.toMatchObject({ kind: 'network' });
+    emulator.inject({ kind: 'status', status: 200, body: { unexpected: true }, times: 1 });
+    await expect(api.retrieve('u', second)).rejects.toMatchObject({ kind: 'invalid-response' });
+  });
+
+  it('reports a refused connection as a network failure', async () => {
+    const emulator = await startEmulator();
+    const api = apiFor(transport, emulator);
+    await emulator.close();
+    await expect(api.retrieve('u', second)).rejects.toMatchObject({ kind: 'network', message: expect.stringMatching(/could not reach orq/) });
+  });
+});
+
+// What only our own transport promises: answers no emulator route gives, so a bare HTTP server stands in for orq.
+describe('the fetch transport on answers orq should not give', () => {
+  const servers: Array<() => void> = [];
+  afterEach(() => servers.splice(0).forEach((close) => close()));
+
+  async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string; requests: string[] }> {
+    const requests: string[] = [];
+    const server = createServer((req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      handler(req, res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push(() => server.close());
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
+  }
+
+  it.each([
+    ['invalid JSON', 'application/json', '{"_id": "contact_1", ', /HTTP 200 and a body that is not valid JSON/],
+    ['an empty body', 'application/json', '', /HTTP 200 and an empty body/],
+    ['no content type', undefined, '{"_id":"contact_1","external_id":"u"}', /HTTP 200 and no content type/],
+    ['an HTML page', 'text/html', '<html>proxy login</html>', /HTTP 200 and content type "text\/html"/],
+  ])('a 200 with %s is an invalid response, not a network failure', async (_what, type, body, message) => {
+    const orq = await serve((_req, res) => {
+      res.writeHead(200, type === undefined ? {} : { 'content-type': type });
+      res.end(body);
+    });
+    const api = createFetchIdentityApi({ apiKey: 'k', serverURL: orq.url });
+    const error = await failure(api.retrieve('u', second));
+    expect(error).toMatchObject({ name: 'OrqApiError', kind: 'invalid-response', statusCode: 200, isOutage: false });
+    expect(error.message).toMatch(message);
+  });
+
+  it.each([301, 302, 307, 308])('follows no redirect (HTTP %i): one request, reported as an HTTP error that names serverURL', async (status) => {
+    const orq = await serve((req, res) => {
+      res.writeHead(status, { location: `/elsewhere${req.url ?? ''}` });
+      res.end();
+    });
+    const api = createFetchIdentityApi({ apiKey: 'k', serverURL: orq.url });
+    await expect(api.retrieve('u', second)).rejects.toMatchObject({ kind: 'http', statusCode: status, message: expect.stringMatching(/redirect.*not followed: check serverURL/) });
+    expect(orq.requests).toEqual(['GET /v2/identities/u']);
+  });
+
+  it('keeps the API key and any bearer token out of messages and causes when an error body echoes them', async () => {
+    const apiKey = 'sk-orq-very-secret-key';
+    const orq = await serve((req, res) => {
+      res.writeHead(502, { 'content-type': 'text/plain' });
+      res.end(`bad gateway; you sent authorization=${req.headers.authorization ?? ''} key ${apiKey} and Bearer other-token`);
+    });
+    const api = createFetchIdentityApi({ apiKey, serverURL: orq.url });
+    const error = await failure(api.retrieve('u', second));
+    expect(error).toMatchObject({ kind: 'http', statusCode: 502 });
+    const seen = [error.message, inspect(error, { depth: 10 }), JSON.stringify(error), String(error.stack)].join('\n');
+    expect(seen).toMatch(/bad gateway/);
+    expect(seen).not.toContain(apiKey);
+    expect(seen).not.toMatch(/Bearer (?!\[redacted\])/);
+  });
+
+  it('reads no more than a few kilobytes of an error body', async () => {
+    const orq = await serve((_req, res) => {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('x'.repeat(5_000_000));
+    });
+    const api = createFetchIdentityApi({ apiKey: 'k', serverURL: orq.url });
+    const error = await failure(api.retrieve('u', second));
+    expect(error).toMatchObject({ kind: 'http', statusCode: 500 });
+    // Only an excerpt travels on: the cause is a redacted copy without the body, and the message holds 200 characters of it.
+    expect(error.message.length).toBeLessThan(400);
+    expect(inspect(error, { depth: 5 }).length).toBeLessThan(4_096);
+  });
+
+  it('joins a serverURL with a path prefix and a trailing slash', async () => {
+    const orq = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(JSON.stringify({ identity: { _id: 'contact_1', external_id: 'u' } }));
+    });
+    const api = createFetchIdentityApi({ apiKey: 'k', serverURL: `${orq.url}/orq/` });
+    expect(await api.retrieve('u', second)).toEqual({ id: 'contact_1', externalId: 'u' });
+    expect(orq.requests).toEqual(['GET /orq/v2/identities/u']);
+  });
+});
