@@ -82,10 +82,19 @@ export function snapshotUser(found: unknown, externalId: unknown = externalIdOf(
   return copy;
 }
 
+/** `instanceof` asks for the prototype, which a revoked Proxy refuses with a TypeError. */
+function isUnreadable(value: unknown): value is Unreadable {
+  try {
+    return value instanceof Unreadable;
+  } catch {
+    return false;
+  }
+}
+
 /** Why an external id cannot be sent, or undefined when it can. Safe integers are accepted as their decimal string. */
 export function externalIdProblem(externalId: unknown): string | undefined {
   const id = normaliseId(externalId);
-  if (id instanceof Unreadable) return `reading the external id threw (${errorText(id.error)})`;
+  if (isUnreadable(id)) return `reading the external id threw (${errorText(id.error)})`;
   if (typeof id !== 'string') {
     return `the external id must be a string or a safe integer, received ${describe(id)}`;
   }

@@ -113,6 +113,8 @@ describe('profileChanges', () => {
     ['arrays, the other a prefix of the one', ['a', 'b', 'c'], ['a', 'b'], false],
     ['arrays differing in their last item only', ['a', 'b', 'c'], ['a', 'b', 'd'], false],
     ['empty arrays', [], [], true],
+    // An undefined item travels as null and keeps its place: [undefined] is [null] on the wire, not [].
+    ['an array with an undefined item and an empty one', [undefined], [], false],
     ['objects differing in one of several keys', { a: 1, b: 2, c: 3 }, { a: 1, b: 2, c: 4 }, false],
     ['objects with the same count of keys but other names', { a: 1, b: 2 }, { a: 1, c: 2 }, false],
     ['objects, one with fewer keys', { a: 1 }, { a: 1, b: 2 }, false],
