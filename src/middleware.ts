@@ -1,6 +1,6 @@
 // The Express adapter: reads the user, attaches the identity to `req` and to the async context, and never lets orq fail the request unless asked.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { frameOfIdentity, frameOfUser, frameWithIdentity, requestStorage, type RequestFrame } from './context.js';
+import { frameOfUser, requestStorage, storeWithIdentity, type RequestFrame, type RequestStore } from './context.js';
 import { OrqIdentityError } from './errors/orq-identity-error.js';
 import { OrqUnavailableError } from './errors/orq-unavailable-error.js';
 import { MisplacedMiddlewareWatch } from './misplaced-middleware.js';
@@ -21,7 +21,7 @@ declare global {
 }
 
 export interface OrqIdentityOptions extends Omit<IdentityResolverOptions<Request>, 'onError'> {
-  /** Finds the user of a request: an OrqUser, its external id, or null/undefined when anonymous. May be async. Defaults to `defaultGetUser` (passport `req.user.id`, express-jwt `req.auth.sub`, Clerk `req.auth.userId`). */
+  /** Finds the user of a request: an OrqUser, its external id (a string, or a safe integer sent as its decimal string), or null/undefined when anonymous. May be async; what it returns is read once, inside a try. Defaults to `defaultGetUser` (passport `req.user.id`, express-jwt `req.auth.sub`, Clerk `req.auth.userId`). */
   getUser?: ((req: Request) => UserLike | Promise<UserLike>) | undefined;
   /** The longest a request waits for orq, in milliseconds; the lookup goes on in the background. Defaults to `2_000`. */
   timeoutMs?: number | undefined;
@@ -59,23 +59,24 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
   const skip = check.func('skip', options.skip);
   const watch = new MisplacedMiddlewareWatch(caller);
   const resolver = new Resolver<Request>(config);
-  const report = config.onError;
 
   /**
-   * Every way out of the middleware goes through here: downstream runs in a context holding exactly this
-   * request's frame, or none. Calling `next()` in the caller's context instead would let a request resumed
-   * from another request's callback (a callback-style pool handing over a freed connection) inherit that
-   * request's user.
+   * Every way out of the middleware but the hot path's goes through here: downstream runs in a context holding
+   * exactly this request's user (and identity), or nothing. Calling `next()` in the caller's context instead
+   * would let a request resumed from another request's callback (a callback-style pool handing over a freed
+   * connection) inherit that request's user.
    */
-  function proceed(frame: RequestFrame | undefined, next: NextFunction, error?: unknown): void {
+  function proceed(store: RequestStore | undefined, next: NextFunction, error?: unknown): void {
     if (storage === undefined) return error === undefined ? next() : next(error);
-    if (error === undefined) storage.run(frame, next);
-    else storage.run(frame, () => next(error));
+    if (error === undefined) storage.run(store, next);
+    else storage.run(store, () => next(error));
   }
 
+  /** The hot path: a cached user's store is its identity, shared by all its requests, so nothing is allocated. */
   function attach(req: Request, identity: OrqIdentity, next: NextFunction): void {
     req.orqIdentity = identity;
-    proceed(storage === undefined ? undefined : frameOfIdentity(identity), next);
+    if (storage === undefined) next();
+    else storage.run(identity, next);
   }
 
   /** The context frame of a user not yet matched to an identity, or undefined when the user cannot be sent to orq. */
@@ -109,7 +110,11 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
         return proceed(userFrame(snapshotUser(found, externalId) as OrqUser | string), next);
       }
     }
-    const user = snapshotUser(found, externalId) as OrqUser | string;
+    lookUp(req, snapshotUser(found, externalId) as OrqUser | string, externalId, next);
+  }
+
+  /** The slow path, kept out of attachUser so the hot path stays small enough to inline. */
+  function lookUp(req: Request, user: OrqUser | string, externalId: unknown, next: NextFunction): void {
     // The user is in the context before orq answers: attribution never waits on the identity endpoints.
     const frame = userFrame(user);
     // When cached() was asked above, its miss is counted already.
@@ -117,7 +122,7 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
     lookup.then(
       (identity) => {
         req.orqIdentity = identity;
-        proceed(storage === undefined ? undefined : frameWithIdentity(frame, identity), next);
+        proceed(storage === undefined ? undefined : storeWithIdentity(frame, identity), next);
       },
       (error: unknown) => {
         if (!failOpen && error instanceof OrqUnavailableError) proceed(frame, next, error);
@@ -126,12 +131,12 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
     );
   }
 
+  /** `error` undefined: getUser's promise did not settle within timeoutMs. */
   function reportGetUserFailure(req: Request, error: unknown): void {
-    report(
-      new OrqIdentityError(
-        `getUser threw (${errorText(error)}); the request goes on without an identity.`,
-        { code: 'ORQ_IDENTITY_GET_USER_FAILED', cause: error },
-      ),
+    const what =
+      error === undefined ? `getUser's promise did not settle within timeoutMs (${timeoutMs} ms)` : `getUser threw (${errorText(error)})`;
+    resolver.report(
+      new OrqIdentityError(`${what}; the request goes on without an identity.`, { code: 'ORQ_IDENTITY_GET_USER_FAILED', cause: error }),
       req,
     );
   }
@@ -147,11 +152,26 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
       const then = found !== null && typeof found === 'object' ? (found as { then?: unknown }).then : undefined;
       if (typeof then === 'function') {
         const thenable = found;
+        // A promise that never settles must not hold the request: after timeoutMs it goes on without a user.
+        let settled = false;
+        const timer = setTimeout(() => {
+          settled = true;
+          reportGetUserFailure(req, undefined);
+          proceed(undefined, next);
+        }, timeoutMs);
         new Promise<unknown>((resolve, reject) => {
           (then as (onFulfilled: (value: unknown) => void, onRejected: (reason: unknown) => void) => unknown).call(thenable, resolve, reject);
         }).then(
-          (user) => attachUser(req, user, next),
+          (user) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            attachUser(req, user, next);
+          },
           (error: unknown) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
             reportGetUserFailure(req, error);
             proceed(undefined, next);
           },

@@ -24,7 +24,7 @@ export interface CacheOptions {
   ttl?: number | undefined;
   /** Most memory the cached identities may take, measured as the length of their JSON. Defaults to `50_000_000` (about 50 MB). */
   maxBytes?: number | undefined;
-  /** An identity larger than this (the length of its JSON) is not cached and not attached; it is reported. Defaults to `1_000_000` (about 1 MB), at most `maxBytes`. */
+  /** An identity larger than this (the length of its JSON; at most `maxBytes`) is not cached and not attached; it is reported. Defaults to `1_000_000` (about 1 MB). */
   maxEntryBytes?: number | undefined;
 }
 

@@ -64,9 +64,9 @@ export interface IdentityResolver<TContext = undefined> {
 function mangledOrMissing(createError: OrqApiError, externalId: string): OrqApiError {
   if (!/[/\\%]/.test(externalId)) return createError;
   return new OrqApiError(
-    `orq refused to create user ${JSON.stringify(externalId)} (HTTP ${String(createError.statusCode)}) as if it existed, yet retrieving it answers 404: ` +
-      'the id contains "/", "\\" or "%", and something between here and orq (a proxy, a gateway) probably decodes the percent-encoded ' +
-      'path (%2F → /) and sends the lookup elsewhere. Configure it to pass encoded slashes through unchanged; until then this user has no identity.',
+    `${createError.message} Retrieving user ${JSON.stringify(externalId)} then answered 404. If orq refused the create because the user exists, ` +
+      'the lookup did not reach it: the id contains "/", "\\" or "%", and something between here and orq (a proxy, a gateway) probably decodes ' +
+      'the percent-encoded path (%2F → /) and sends the lookup elsewhere. Configure it to pass encoded slashes through unchanged; until then this user has no identity.',
     { operation: 'retrieve', kind: 'http', externalId, statusCode: 404, cause: createError },
   );
 }
@@ -127,6 +127,11 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
 
   get circuit(): BreakerState {
     return this.policy.circuit;
+  }
+
+  /** Reports a failure found outside the resolver (getUser's), through the same once-per-window aggregation. */
+  report(error: OrqIdentityError, context: TContext | undefined): void {
+    this.reporter.report(error, context);
   }
 
   cached(externalId: string, context?: TContext): OrqIdentity | undefined {

@@ -82,10 +82,19 @@ export function snapshotUser(found: unknown, externalId: unknown = externalIdOf(
   return copy;
 }
 
+/** `instanceof` asks for the prototype, which a revoked Proxy refuses with a TypeError. */
+function isUnreadable(value: unknown): value is Unreadable {
+  try {
+    return value instanceof Unreadable;
+  } catch {
+    return false;
+  }
+}
+
 /** Why an external id cannot be sent, or undefined when it can. Safe integers are accepted as their decimal string. */
 export function externalIdProblem(externalId: unknown): string | undefined {
   const id = normaliseId(externalId);
-  if (id instanceof Unreadable) return `reading the external id threw (${errorText(id.error)})`;
+  if (isUnreadable(id)) return `reading the external id threw (${errorText(id.error)})`;
   if (typeof id !== 'string') {
     return `the external id must be a string or a safe integer, received ${describe(id)}`;
   }
@@ -228,13 +237,16 @@ function metadataCopy(metadata: unknown): Record<string, unknown> | string {
   }
   const prototype: unknown = Object.getPrototypeOf(metadata);
   if (prototype !== Object.prototype && prototype !== null) return 'expected a plain object';
-  let text: string;
+  let text: string | undefined;
   try {
-    text = JSON.stringify(metadata);
+    text = JSON.stringify(metadata) as string | undefined;
   } catch (error) {
     return `it cannot be sent as JSON (${errorText(error)})`;
   }
-  return JSON.parse(text) as Record<string, unknown>;
+  // A toJSON may turn the object into anything, or into nothing at all.
+  const copy: unknown = text === undefined ? undefined : JSON.parse(text);
+  if (copy === null || typeof copy !== 'object' || Array.isArray(copy)) return 'its JSON is not an object';
+  return copy as Record<string, unknown>;
 }
 
 /** A short, safe rendering of a user-supplied value for messages. */

@@ -1,4 +1,5 @@
 // What a failed call says about orq: only real outages count toward the circuit and are retried.
+import { Orq } from '@orq-ai/node';
 import request from 'supertest';
 import { describe, expect, it, vi } from 'vitest';
 import { maxRetryAfterMs, CallPolicy } from '../src/calls/policy.js';
@@ -172,5 +173,43 @@ describe('ids with "/" through a proxy that decodes %2F (issue 11 point 5)', () 
     expect(response.body.identity).toBeNull();
     expect(emulator.calls.map((call) => `${call.operation} ${String(call.status)}`)).toEqual(['unknown 404', 'create 409', 'unknown 404']);
     expect(errors[0]?.message).toMatch(/probably decodes the percent-encoded path \(%2F → \/\)/);
+  });
+});
+
+describe('start-up checks of the bounds', () => {
+  it.each([
+    [{ maxQueue: -1 }, /invalid option `maxQueue`, received `-1`; pass a whole number of at least 0, e\.g\. `maxQueue: 1000`/],
+    [{ maxQueue: 1.5 }, /invalid option `maxQueue`/],
+    [{ cache: { maxBytes: '50MB' } }, /invalid option `cache\.maxBytes`, received `'50MB'`; pass a whole number of at least 1/],
+    [{ cache: { maxEntryBytes: 0 } }, /invalid option `cache\.maxEntryBytes`, received `0`/],
+  ])('rejects %j with a message that says what to pass', (options, message) => {
+    expect(() => createIdentityResolver({ apiKey: 'k', ...(options as object) })).toThrow(message);
+  });
+});
+
+describe('reports of one kind are summed up (issue 8 point 6)', () => {
+  it('a getUser that throws on every request: 10 reports, then one RepeatedFailuresError with the count on close()', async () => {
+    const { app, errors, middleware } = await startApp({ middleware: { getUser: () => { throw new Error('session store down'); } } });
+    app.get('/hello', (_req, res) => { res.send('ok'); });
+    for (let index = 0; index < 25; index++) await request(app).get('/hello').expect(200, 'ok');
+    expect(errors).toHaveLength(10);
+    await middleware.close();
+    expect(errors).toHaveLength(11);
+    expect(errors[10]).toBeInstanceOf(RepeatedFailuresError);
+    expect(errors[10]).toMatchObject({ count: 15, code: 'ORQ_IDENTITY_REPEATED_FAILURES' });
+    expect(errors[10]?.message).toMatch(/^15 more OrqIdentityError \(ORQ_IDENTITY_GET_USER_FAILED\) in the last \d+ s were counted rather than reported one by one; the last: getUser threw \(session store down\)/);
+  });
+});
+
+describe('stats() counts not-sent calls (issue 8 point 4 with issue 11 stats)', () => {
+  it('a call refused before it left the process is counted under not-sent, not NaN', async () => {
+    const emulator = await startEmulator();
+    const client = new Orq({ serverURL: emulator.url, apiKey: async () => 'sk-live-abcdef\nX-Evil: 1' });
+    const resolver = createIdentityResolver({ client, retries: 2, onError: () => undefined });
+    await resolver.resolve('refused-header').catch(() => undefined);
+    expect(resolver.stats().calls.retrieve['not-sent']).toBe(1);
+    expect(Object.values(resolver.stats().calls.retrieve).every(Number.isInteger)).toBe(true);
+    expect(emulator.count()).toBe(0);
+    await resolver.close();
   });
 });

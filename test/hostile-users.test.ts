@@ -160,3 +160,25 @@ describe('ids that are not well-formed or carry controls (issue 8 points 4 and 9
     expect(errors[0]?.message).not.toMatch(/[\u0080-\u009f]/);
   });
 });
+
+describe('a getUser promise that never settles (issue 8 point 2: nothing getUser returns may stall the request)', () => {
+  it('holds the request at most timeoutMs, then lets it go on without a user, and reports it', async () => {
+    const { app, errors } = await startApp({ middleware: { timeoutMs: 100, getUser: () => new Promise<never>(() => undefined) } });
+    app.get('/hello', (req, res) => { res.json({ identity: req.orqIdentity ?? null }); });
+    const response = await request(app).get('/hello').timeout(3_000).expect(200);
+    expect(response.body.identity).toBeNull();
+    expect(errors.map((error) => error.code)).toEqual(['ORQ_IDENTITY_GET_USER_FAILED']);
+    expect(errors[0]?.message).toMatch(/getUser's promise did not settle within timeoutMs \(100 ms\); the request goes on without an identity/);
+  });
+
+  it('a promise that settles after the deadline changes nothing and is not reported again', async () => {
+    let settle: (value: string) => void = () => undefined;
+    const { app, errors, emulator } = await startApp({ middleware: { timeoutMs: 50, getUser: () => new Promise<string>((resolve) => { settle = resolve; }) } });
+    app.get('/hello', (_req, res) => { res.send('ok'); });
+    await request(app).get('/hello').timeout(3_000).expect(200, 'ok');
+    settle('late-user');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(errors).toHaveLength(1);
+    expect(emulator.count()).toBe(0);
+  });
+});

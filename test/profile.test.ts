@@ -25,11 +25,11 @@ describe('profile sync', () => {
   it('PATCHes only the supplied fields that differ, in the background, and the cache then holds the update', async () => {
     const { me, emulator, middleware, errors } = await appWithProfiles();
     emulator.seed({ externalId: 'ada', displayName: 'Ada', email: 'ada@example.com', avatarUrl: 'https://example.com/a.png', tags: ['free'], metadata: { plan: 'free' } });
-    emulator.inject({ operation: 'update', kind: 'latency', ms: 400 });
+    emulator.inject({ operation: 'update', kind: 'latency', ms: 1_000 });
 
-    const started = Date.now();
     const first = await me().expect(200);
-    expect(Date.now() - started).toBeLessThan(350);
+    // Off the critical path: the answer came before the PATCH (1 s at orq) was answered; not a timing, which load skews.
+    expect(emulator.count('update')).toBe(0);
     expect(first.body.displayName).toBe('Ada');
 
     await eventually(() => middleware.resolver.cached('ada')?.displayName === 'Ada Lovelace', 'the PATCH to land in the cache');
@@ -43,7 +43,8 @@ describe('profile sync', () => {
   });
 
   it('updates at most once per cache lifetime; the next lifetime finds orq in sync', async () => {
-    const { me, emulator } = await appWithProfiles({ ttl: 300 });
+    // A second-long lifetime: five requests and the update must fit in it on a loaded machine too.
+    const { me, emulator } = await appWithProfiles({ ttl: 1_000 });
     emulator.seed({ externalId: 'ada', displayName: 'Old name' });
 
     for (let index = 0; index < 5; index++) await me().expect(200);
@@ -52,7 +53,7 @@ describe('profile sync', () => {
     expect(emulator.count('update')).toBe(1);
     expect(emulator.count('retrieve')).toBe(1);
 
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect((await me().expect(200)).body.displayName).toBe('Ada Lovelace');
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(emulator.count('retrieve')).toBe(2);
@@ -112,6 +113,8 @@ describe('profileChanges', () => {
     ['arrays, the other a prefix of the one', ['a', 'b', 'c'], ['a', 'b'], false],
     ['arrays differing in their last item only', ['a', 'b', 'c'], ['a', 'b', 'd'], false],
     ['empty arrays', [], [], true],
+    // An undefined item travels as null and keeps its place: [undefined] is [null] on the wire, not [].
+    ['an array with an undefined item and an empty one', [undefined], [], false],
     ['objects differing in one of several keys', { a: 1, b: 2, c: 3 }, { a: 1, b: 2, c: 4 }, false],
     ['objects with the same count of keys but other names', { a: 1, b: 2 }, { a: 1, c: 2 }, false],
     ['objects, one with fewer keys', { a: 1 }, { a: 1, b: 2 }, false],

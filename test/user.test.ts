@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { OrqUser } from '../src/index.js';
 import { InvalidProfileFieldError, InvalidUserError } from '../src/index.js';
-import { checkUser, defaultGetUser, externalIdOf, externalIdProblem } from '../src/user.js';
+import { checkUser, defaultGetUser, errorText, externalIdOf, externalIdProblem, preview } from '../src/user.js';
 import { startApp } from './helpers.js';
 
 describe('defaultGetUser', () => {
@@ -137,6 +137,15 @@ describe('checkUser on hostile objects', () => {
     expect(() => checkUser(found)).toThrow(InvalidUserError);
   });
 
+  it.each([
+    ['toJSON returning nothing', { toJSON: () => undefined }],
+    ['toJSON returning an array', { toJSON: () => [1] }],
+  ])('drops metadata whose %s', (_what, metadata) => {
+    const { user, dropped } = checkUser({ externalId: 'j', metadata });
+    expect(user).toEqual({ externalId: 'j' });
+    expect(dropped[0]?.message).toMatch(/The metadata of user "j" was left out: its JSON is not an object/);
+  });
+
   it('drops a profile field that is a revoked Proxy, or has a lone surrogate', () => {
     const { proxy, revoke } = Proxy.revocable([] as string[], {});
     revoke();
@@ -202,5 +211,83 @@ describe('profile fields against orq\'s formats, through the middleware', () => 
       expect(errors[0]?.message).toMatch(new RegExp(`^The ${field} of user "profiled" was left out: `));
       if (message !== undefined) expect(errors[0]?.message).toMatch(message);
     }
+  });
+});
+
+describe('messages about user-supplied values: short, safe, and never running user code beyond one read', () => {
+  const revoked = (() => {
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    return proxy;
+  })();
+
+  it.each<[string, unknown, string]>([
+    ['undefined', undefined, 'received undefined'],
+    ['a function, without its source', () => 'secret', 'received a function'],
+    ['a BigInt', 10n, 'received bigint 10n'],
+    ['a boolean', false, 'received boolean false'],
+    ['a revoked Proxy', revoked, 'received an object'],
+  ])('an id that is %s is described as such', (_what, id, description) => {
+    expect(externalIdProblem(id)).toBe(`the external id must be a string or a safe integer, ${description}`);
+  });
+
+  it.each<[string, unknown, string]>([
+    ['an Error', new Error('boom'), 'boom'],
+    ['a string', 'nope', 'nope'],
+    ['a number', 42, 'number 42'],
+    ['an object', { message: 'not an Error' }, 'an object'],
+    ['an Error whose message is not a string', Object.assign(new Error(), { message: 5 }), 'an unreadable error'],
+    ['an Error whose message getter throws', Object.defineProperty(new Error(), 'message', { get: () => { throw new Error('no'); } }), 'an unreadable error'],
+    ['an Error with a long message', new Error('m'.repeat(161)), `${'m'.repeat(160)}…`],
+    ['an Error with a message of 160 characters', new Error('m'.repeat(160)), 'm'.repeat(160)],
+  ])('a thrown %s reads as its message', (_what, thrown, text) => {
+    expect(errorText(thrown)).toBe(text);
+  });
+
+  it('an externalId that is a revoked Proxy is refused with InvalidUserError, not a TypeError', async () => {
+    expect(() => checkUser({ externalId: revoked as unknown as string })).toThrow(InvalidUserError);
+    const { whoami, errors, emulator } = await startApp({ middleware: { getUser: () => ({ externalId: revoked as unknown as string }) } });
+    expect((await whoami('anyone').expect(200)).body.identity).toBeNull();
+    expect(emulator.calls).toEqual([]);
+    expect(errors.map((error) => error.name)).toEqual(['InvalidUserError']);
+  });
+
+  it('an externalId getter that throws: the id check says what it threw', () => {
+    expect(externalIdProblem(externalIdOf({ get externalId(): string { throw new Error('boom'); } }))).toBe('reading the external id threw (boom)');
+    expect(() => checkUser({ get externalId(): string { throw new Error('boom'); } })).toThrow(
+      'A user was skipped: reading the external id threw (boom). Nothing was sent to orq; the request goes on without an identity.',
+    );
+  });
+
+  it('a user object without an externalId says so', () => {
+    expect(() => checkUser({ displayName: 'No id' })).toThrow(/^A user without an `externalId` was skipped: the external id must be a string or a safe integer, received undefined\./);
+    expect(() => checkUser({ externalId: 4.2 })).toThrow(/^A user was skipped: /);
+  });
+
+  it('a numeric id, alone or in a user, becomes its decimal string', () => {
+    expect(checkUser(42)).toEqual({ user: { externalId: '42' }, dropped: [] });
+    expect(checkUser({ externalId: 7, displayName: 'Seven' })).toEqual({ user: { externalId: '7', displayName: 'Seven' }, dropped: [] });
+    expect(externalIdProblem(42)).toBeUndefined();
+    expect(externalIdOf(4.2)).toBe(4.2);
+    expect(externalIdOf(null)).toBeNull();
+  });
+
+  it('a profile field whose check throws is dropped with what it threw', () => {
+    const { dropped } = checkUser({ externalId: 'q', metadata: revoked as Record<string, unknown> });
+    expect(dropped[0]?.message).toMatch(/^The metadata of user "q" was left out: checking it threw \(/);
+    const reading = checkUser({ externalId: 'r', get email(): string { throw new Error('gone'); } });
+    expect(reading.dropped[0]?.message).toBe('The email of user "r" was left out: reading it threw (gone).');
+  });
+
+  it.each([
+    ['a short id as JSON', 'ada', '"ada"'],
+    ['an id of 40 characters whole', 'x'.repeat(40), `"${'x'.repeat(40)}"`],
+    ['a longer id cut at 40 characters', 'x'.repeat(41), `"${'x'.repeat(40)}…"`],
+    ['C0 controls escaped by JSON', 'a\nb', '"a\\nb"'],
+    ['DEL and C1 controls escaped', 'a\u007fb\u0085c\u009f', '"a\\u007fb\\u0085c\\u009f"'],
+    ['line and paragraph separators escaped', 'a\u2028b\u2029', '"a\\u2028b\\u2029"'],
+    ['other characters as they are', 'é\u00a0ü', '"é\u00a0ü"'],
+  ])('preview shows %s', (_what, value, shown) => {
+    expect(preview(value)).toBe(shown);
   });
 });

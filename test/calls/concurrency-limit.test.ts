@@ -46,6 +46,19 @@ describe('ConcurrencyLimit', () => {
     await blocker;
     await expect(after).resolves.toBe('ran');
   });
+
+  it('refuses a new task at once past maxQueue, but always admits an urgent one (issue 8 point 6)', async () => {
+    const limit = new ConcurrencyLimit(1, 2);
+    const gate = deferred();
+    const blocker = limit.run(() => gate.promise, 1_000);
+    const queued = [limit.run(() => Promise.resolve('a'), 1_000), limit.run(() => Promise.resolve('b'), 1_000)];
+    await expect(limit.run(() => Promise.resolve('c'), 1_000)).rejects.toBeInstanceOf(QueueFullError);
+    const urgent = limit.run(() => Promise.resolve('urgent'), 1_000, true);
+    expect(limit.queued).toBe(3);
+    gate.resolve();
+    await blocker;
+    await expect(Promise.all([urgent, ...queued])).resolves.toEqual(['urgent', 'a', 'b']);
+  });
 });
 
 describe('ConcurrencyLimit: urgent-queue bookkeeping', () => {
