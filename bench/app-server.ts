@@ -54,8 +54,13 @@ if (spec.variant === 'map') {
 } else if (spec.variant === 'orq') {
   const orq = spec.orq;
   if (orq === undefined) throw new Error('variant orq needs spec.orq');
+  // With redisUrl: the shared store on an ioredis client, with the README's recommended options.
+  // Imported only then, so the other variants' processes load exactly what they did before.
+  const redis = orq.redisUrl === undefined ? undefined
+    : new (await import('ioredis')).Redis(orq.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   middleware = orqIdentity({
     ...(sdkClient === undefined ? { apiKey: orq.apiKey, serverURL: orq.url } : { client: sdkClient }),
+    ...(redis === undefined ? {} : { shared: { redis } }),
     ...(orq.options as Partial<OrqIdentityOptions>),
     // Counted, not printed: the outage scenario provokes reports on purpose and stdout holds the tables.
     onError: (error) => {

@@ -105,7 +105,7 @@ export interface AppSpec {
   /** For map: the ids whose identities the Map holds. */
   mapUsers?: { prefix: string; count: number };
   /** For orq: the emulator to use and options for orqIdentity (JSON-safe ones only). */
-  orq?: { url: string; apiKey: string; options?: Record<string, unknown> };
+  orq?: { url: string; apiKey: string; options?: Record<string, unknown>; redisUrl?: string };
   /**
    * Load @orq-ai/node at start and make a client, as an app that uses the SDK for its LLM calls does; the orq
    * variant then passes that client to orqIdentity instead of using the default fetch transport.

@@ -3,6 +3,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runColdPath } from './cold-path.js';
+import { runFleet } from './fleet.js';
 import { runHotPath } from './hot-path.js';
 import { runInstructions } from './instructions.js';
 import { appNodePath, benchDir, goalMark, log, machine, markdownTable, nodeVersion, settings, textTable, type ScenarioResult } from './lib.js';
@@ -17,6 +18,7 @@ const scenarios: Record<string, () => Promise<ScenarioResult>> = {
   outage: runOutage,
   memory: runMemory,
   runtimes: runRuntimes,
+  fleet: runFleet,
 };
 /** Run only when named: they re-run the hot-path apps under --cpu-prof / valgrind (instructions: ~9 min). */
 const extras: Record<string, () => Promise<ScenarioResult>> = { profile: runProfile, instructions: runInstructions };

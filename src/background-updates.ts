@@ -1,10 +1,13 @@
-// Keeping cached identities current without a request waiting: profile sync (PATCH) and metrics refresh.
+// Keeping cached identities current without a request waiting: profile sync (PATCH), and the refresh of identities
+// past their freshness (stale-while-revalidate) or metrics interval, done once per fleet when a shared store is set.
 import type { LRUCache } from 'lru-cache';
 import type { BackgroundTasks } from './background-tasks.js';
+import type { CallPriority } from './calls/budget.js';
 import type { CallPolicy } from './calls/policy.js';
 import type { IdentityApi } from './orq-client.js';
 import { profileChanges } from './profile.js';
 import type { Reporter } from './reporter.js';
+import { unavailable, type RedisStore } from './store/redis-store.js';
 import type { OrqIdentity, OrqUser } from './types.js';
 
 export interface BackgroundUpdatesDeps<TContext> {
@@ -13,77 +16,141 @@ export interface BackgroundUpdatesDeps<TContext> {
   policy: CallPolicy<TContext>;
   reporter: Reporter<TContext>;
   tasks: BackgroundTasks;
+  store: RedisStore | undefined;
   lookupTimeoutMs: number;
+  freshMs: number;
+  staleMs: number;
   /** undefined when metrics are off. */
   metricsRefreshMs: number | undefined;
-  /** The resolver's retrieve (through the call policy), which also notes when metrics were fetched. */
-  retrieve: (externalId: string, deadline: number, context: TContext | undefined) => Promise<OrqIdentity | undefined>;
+  /** The resolver's retrieve, through the call policy. */
+  retrieve: (externalId: string, deadline: number, context: TContext | undefined, priority: CallPriority) => Promise<OrqIdentity | undefined>;
   isClosed: () => boolean;
 }
 
+/** While another instance holds the refresh lease, look at the store again this soon for its answer. */
+const fleetRecheckMs = 2_000;
+/** A refresh that failed is tried again after this (or the refresh interval, if shorter): the identity stays usable meanwhile. */
+const failedRefreshRetryMs = 60_000;
+
 export class BackgroundUpdates<TContext> {
-  private readonly metricsFetchedAt = new WeakMap<OrqIdentity, number>();
+  /** When each cached identity (the object orq's answer became) is next due for a refresh, in epoch ms. */
+  private readonly dueAt = new WeakMap<OrqIdentity, number>();
   private readonly refreshing = new Set<string>();
+  private readonly intervalMs: number;
 
-  constructor(private readonly deps: BackgroundUpdatesDeps<TContext>) {}
+  constructor(private readonly deps: BackgroundUpdatesDeps<TContext>) {
+    this.intervalMs = Math.min(deps.freshMs, deps.metricsRefreshMs ?? Infinity);
+  }
 
-  /** Records that `identity` carries metrics fetched just now. */
-  noteMetricsFetched(identity: OrqIdentity): void {
-    this.metricsFetchedAt.set(identity, Date.now());
+  /** Records when orq gave this answer: it is fresh for one refresh interval from then. */
+  noteFetched(identity: OrqIdentity, fetchedAt: number): void {
+    this.dueAt.set(identity, fetchedAt + this.intervalMs);
+  }
+
+  /**
+   * On every cache hit: one WeakMap read and one clock read, and a background refresh when the identity is due.
+   * The request is served the identity it found either way.
+   */
+  refreshIfDue(identity: OrqIdentity, context: TContext | undefined): void {
+    const due = this.dueAt.get(identity);
+    if (due === undefined) {
+      // An identity put in the cache by someone else (the app's own LRUCache): fresh from first sight.
+      this.dueAt.set(identity, Date.now() + this.intervalMs);
+      return;
+    }
+    if (due > Date.now()) return;
+    this.startRefresh(identity, context);
   }
 
   /** Sends orq the profile fields `user` has and `identity` lacks or differs in, if any. */
   syncProfile(identity: OrqIdentity, user: OrqUser, context: TContext | undefined): void {
     const changes = profileChanges(identity, user);
     if (changes === undefined) return;
-    const { api, policy, reporter, lookupTimeoutMs } = this.deps;
+    const { api, policy, reporter, lookupTimeoutMs, store } = this.deps;
     const externalId = identity.externalId;
-    const update = policy.call('update', externalId, Date.now() + lookupTimeoutMs, (options) =>
-      api.update(externalId, changes, options), context,
-    ).then(
-      (updated) => this.replaceCached(externalId, updated, identity.metrics),
-      (error: unknown) => reporter.reportBackgroundFailure(error, externalId, context),
-    );
+    const update = (async () => {
+      // One PATCH per fleet: the lease is left to expire, so instances that read the pre-PATCH answer meanwhile skip it.
+      if (store !== undefined && (await store.acquireLease(externalId, 'sync', lookupTimeoutMs)) === undefined) return;
+      const updated = await policy.call('update', externalId, Date.now() + lookupTimeoutMs, (options) =>
+        api.update(externalId, changes, options), context, false, 'sync',
+      );
+      const kept = this.replaceCached(externalId, updated, identity.metrics);
+      if (kept !== undefined) void store?.writeIdentity({ identity: kept, fetchedAt: Date.now() }, this.deps.staleMs);
+    })().catch((error: unknown) => reporter.reportBackgroundFailure(error, externalId, context));
     this.deps.tasks.track(update);
   }
 
-  /** Starts a background retrieve of a cached identity whose metrics are older than metricsRefreshMs. */
-  refreshMetricsIfDue(identity: OrqIdentity, context: TContext | undefined): void {
-    const refreshMs = this.deps.metricsRefreshMs as number;
-    const fetchedAt = this.metricsFetchedAt.get(identity);
-    const now = Date.now();
-    if (fetchedAt === undefined) {
-      // Created identities carry no metrics yet: their first refresh is due one interval from now.
-      this.metricsFetchedAt.set(identity, now);
-      return;
-    }
-    if (now - fetchedAt < refreshMs || this.refreshing.has(identity.externalId) || this.deps.isClosed()) return;
-    if (this.deps.policy.isOpen) return;
+  private startRefresh(identity: OrqIdentity, context: TContext | undefined): void {
     const externalId = identity.externalId;
+    if (this.refreshing.has(externalId) || this.deps.isClosed() || this.deps.policy.isOpen) return;
     this.refreshing.add(externalId);
-    const refresh = this.deps.retrieve(externalId, now + this.deps.lookupTimeoutMs, context).then(
-      (fresh) => {
-        // Whatever came back, the next refresh is one interval away: never a call per request.
-        this.metricsFetchedAt.set(identity, Date.now());
-        if (fresh === undefined) this.deps.cache.delete(externalId);
-        else this.replaceCached(externalId, fresh);
-      },
-      (error: unknown) => {
-        // Try again one interval later rather than on the next request.
-        this.metricsFetchedAt.set(identity, Date.now());
-        this.deps.reporter.reportBackgroundFailure(error, externalId, context);
-      },
-    ).finally(() => this.refreshing.delete(externalId));
+    const refresh = this.refresh(identity, context).catch((error: unknown) => {
+      // Try again a while later rather than on the next request; the identity stays usable meanwhile.
+      this.dueAt.set(identity, Date.now() + Math.min(this.intervalMs, failedRefreshRetryMs));
+      this.deps.reporter.reportBackgroundFailure(error, externalId, context);
+    }).finally(() => this.refreshing.delete(externalId));
     this.deps.tasks.track(refresh);
   }
 
-  /** Replaces a cached identity with a newer answer, keeping its cache lifetime: sync and refresh never extend it. */
-  private replaceCached(externalId: string, fresh: OrqIdentity, keepMetrics?: OrqIdentity['metrics']): void {
+  private async refresh(identity: OrqIdentity, context: TContext | undefined): Promise<void> {
+    const { store, lookupTimeoutMs } = this.deps;
+    const externalId = identity.externalId;
+    if (store !== undefined) {
+      const shared = await store.readIdentity(externalId);
+      if (shared !== unavailable && shared !== undefined && shared.fetchedAt + this.intervalMs > Date.now()) {
+        // Another instance refreshed it already: its answer costs no call.
+        this.keep(externalId, shared.identity, shared.fetchedAt);
+        return;
+      }
+      const lease = await store.acquireLease(externalId, 'refresh', lookupTimeoutMs);
+      if (lease === undefined) {
+        // Another instance is refreshing it: look for its answer in a moment.
+        this.dueAt.set(identity, Date.now() + Math.min(this.intervalMs, fleetRecheckMs));
+        return;
+      }
+      try {
+        await this.refreshFromOrq(identity, context);
+      } finally {
+        if (lease !== unavailable) await store.releaseLease(externalId, 'refresh', lease);
+      }
+      return;
+    }
+    await this.refreshFromOrq(identity, context);
+  }
+
+  private async refreshFromOrq(identity: OrqIdentity, context: TContext | undefined): Promise<void> {
+    const externalId = identity.externalId;
+    const fresh = await this.deps.retrieve(externalId, Date.now() + this.deps.lookupTimeoutMs, context, 'background');
+    if (fresh === undefined) {
+      // Deleted in orq: dropped here and from the store, and registered again on the user's next request.
+      this.deps.cache.delete(externalId);
+      await this.deps.store?.deleteIdentity(externalId);
+      return;
+    }
+    const fetchedAt = Date.now();
+    const kept = this.keep(externalId, fresh, fetchedAt);
+    if (kept !== undefined) await this.deps.store?.writeIdentity({ identity: kept, fetchedAt }, this.deps.staleMs);
+  }
+
+  /** Puts a refreshed answer in the cache, usable for `staleMs` from when orq gave it. */
+  private keep(externalId: string, fresh: OrqIdentity, fetchedAt: number): OrqIdentity | undefined {
+    if (fresh.externalId !== externalId) return undefined;
+    const usableMs = this.deps.staleMs - (Date.now() - fetchedAt);
+    if (usableMs <= 0) return undefined;
+    this.deps.cache.set(externalId, fresh, { ttl: usableMs });
+    this.noteFetched(fresh, fetchedAt);
+    return fresh;
+  }
+
+  /** Replaces a cached identity with a PATCH answer, keeping its cache lifetime and refresh time. */
+  private replaceCached(externalId: string, fresh: OrqIdentity, keepMetrics?: OrqIdentity['metrics']): OrqIdentity | undefined {
     const cache = this.deps.cache;
-    if (fresh.externalId !== externalId || !cache.has(externalId)) return;
+    const current = cache.get(externalId);
+    if (fresh.externalId !== externalId || current === undefined) return undefined;
     const next = fresh.metrics === undefined && keepMetrics !== undefined ? Object.freeze({ ...fresh, metrics: keepMetrics }) : fresh;
-    const fetchedAt = this.metricsFetchedAt.get(fresh);
-    if (fetchedAt !== undefined) this.metricsFetchedAt.set(next, fetchedAt);
+    const due = this.dueAt.get(current);
+    if (due !== undefined) this.dueAt.set(next, due);
     cache.set(externalId, next, { noUpdateTTL: true });
+    return next;
   }
 }

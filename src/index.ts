@@ -1,8 +1,9 @@
 // The public surface of express-orq-identity; everything else is internal.
 export { orqIdentity, type OrqIdentityMiddleware, type OrqIdentityOptions } from './middleware.js';
 export { createIdentityResolver, type CloseOptions, type IdentityResolver, type ResolvableUser } from './resolver.js';
-export type { CacheOptions, IdentityResolverOptions } from './options.js';
-export type { OrqClient } from './transport/orq-sdk-client.js';
+export type { BudgetOptions, CacheOptions, IdentityResolverOptions } from './options.js';
+export type { SharedOptions } from './store/shared-options.js';
+export type { RedisClientLike, SendCommand } from './store/command.js';
 export { currentOrqIdentity, currentOrqUser, runWithOrqIdentity, runWithOrqUser, type OrqRequestUser } from './context.js';
 export type { OrqIdentityStats } from './observability/stats.js';
 export {
@@ -12,6 +13,7 @@ export {
   type OrqLookupEvent,
   type OrqLookupOutcome,
 } from './observability/channels.js';
+export type { OrqClient } from './transport/orq-sdk-client.js';
 export { toPublicIdentity, type OrqPublicIdentity } from './public-identity.js';
 export { orqIdentityFetch, type OrqIdentityFetchOptions } from './attribution/fetch.js';
 export { toWireIdentity, type OrqWireIdentity, type WireIdentitySource } from './attribution/wire-identity.js';
@@ -25,6 +27,7 @@ export {
   OrqIdentityError,
   OrqUnavailableError,
   RepeatedFailuresError,
+  SharedStoreError,
   type OrqFailureKind,
   type OrqIdentityErrorCode,
   type OrqOperation,

@@ -29,7 +29,7 @@ export interface OrqIdentityOptions extends Omit<IdentityResolverOptions<Request
   failOpen?: boolean | undefined;
   /** Run the rest of the request inside an AsyncLocalStorage context holding this request's user and identity, so `currentOrqUser()`, `currentOrqIdentity()` and the attribution helpers work downstream. Defaults to `true`. */
   context?: boolean | undefined;
-  /** Requests for which to do nothing at all (health checks, static files): no `getUser`, no lookup, nothing attached. Synchronous. Defaults to `undefined` (no request is skipped). */
+  /** Requests for which to do nothing at all (health checks, static files): no `getUser`, no lookup, nothing attached. Synchronous; a throw goes to Express's error handling. Without it no request is skipped. Defaults to `undefined`. */
   skip?: ((req: Request) => boolean) | undefined;
   /** Receives every failure and every skipped user, with the request it concerns. Defaults to one concise `console.warn` line per event. */
   onError?: ((error: OrqIdentityError, req: Request) => void) | undefined;

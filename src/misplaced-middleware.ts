@@ -6,13 +6,20 @@ import type { IncomingHttpHeaders } from 'node:http';
 export const anonymousStreakLimit = 20;
 
 // Cookie names that auth layers use for sessions: express-session's connect.sid, cookie-session's session,
-// Clerk's __session, express-openid-connect's appSession, next-auth's session-token, and *token/*jwt/*auth ones.
-const sessionCookie = /(?:^|;)\s*[^=;]*(?:sess|sid|auth|token|jwt)[^=;]*=/i;
+// Clerk's __session, express-openid-connect's appSession, next-auth's session-token, and *token/*jwt/*auth ones;
+// but not CSRF tokens (XSRF-TOKEN, _csrf), which anonymous visitors get too.
+const sessionCookieName = /sess|sid|auth|token|jwt/i;
+const csrfCookieName = /csrf|xsrf/i;
 
 function looksSignedIn(headers: IncomingHttpHeaders): boolean {
   if (headers.authorization !== undefined) return true;
   const cookie = headers.cookie;
-  return cookie !== undefined && sessionCookie.test(cookie);
+  if (cookie === undefined) return false;
+  for (const pair of cookie.split(';')) {
+    const name = pair.slice(0, pair.indexOf('=')).trim();
+    if (sessionCookieName.test(name) && !csrfCookieName.test(name)) return true;
+  }
+  return false;
 }
 
 /**

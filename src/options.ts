@@ -5,18 +5,35 @@ import { orqTarget } from './instances.js';
 import { createIdentityApi, readApiKey, type IdentityApi } from './orq-client.js';
 import { createFetchIdentityApi } from './transport/fetch-api.js';
 import type { OrqClient } from './transport/orq-sdk-client.js';
+import { makeSharedStore, type SharedOptions } from './store/shared-options.js';
+import type { RedisStore } from './store/redis-store.js';
 import type { OrqIdentity } from './types.js';
 
-/** Options of the in-process identity cache. */
+/** Options of the in-process identity cache (and of the shared store's entries). */
 export interface CacheOptions {
-  /** Most identities kept. Defaults to `10_000`. */
+  /** Most identities kept in this process. Defaults to `10_000`. */
   max?: number | undefined;
-  /** How long an identity is trusted, in milliseconds. Defaults to `600_000` (10 minutes). */
+  /**
+   * How long an identity is fresh, in ms: after that it is still served at once, while one background retrieve
+   * (one per fleet with `shared`) renews it. An identity deleted in orq is noticed within this. Defaults to `3_600_000` (1 hour).
+   */
+  freshMs?: number | undefined;
+  /** How long an identity stays usable (served stale while orq cannot be reached), in ms. Defaults to `604_800_000` (7 days). */
+  staleMs?: number | undefined;
+  /** @deprecated Since stale-while-revalidate, read as `freshMs` (with a warning). Defaults to `undefined`. */
   ttl?: number | undefined;
   /** Most memory the cached identities may take, measured as the length of their JSON. Defaults to `50_000_000` (about 50 MB). */
   maxBytes?: number | undefined;
   /** An identity larger than this (the length of its JSON) is not cached and not attached; it is reported. Defaults to `1_000_000` (about 1 MB), at most `maxBytes`. */
   maxEntryBytes?: number | undefined;
+}
+
+/** The call budget: never more than `calls` calls to orq in any rolling `windowMs`. */
+export interface BudgetOptions {
+  /** Calls allowed per window, per process (fleet-wide with `shared`). No default: required. */
+  calls: number;
+  /** The rolling window, in ms. Defaults to `60_000`. */
+  windowMs?: number | undefined;
 }
 
 /** Options of the framework-free core (`createIdentityResolver`); `orqIdentity` takes these too. */
@@ -27,8 +44,12 @@ export interface IdentityResolverOptions<TContext = undefined> {
   apiKey?: string | undefined;
   /** orq API base URL, used when no `client` is given. Defaults to `process.env.ORQ_SERVER_URL`, else `https://api.orq.ai`. */
   serverURL?: string | undefined;
-  /** Cache options, or your own `LRUCache<string, OrqIdentity>`. Defaults to `{ max: 10_000, ttl: 600_000 }`. */
+  /** Cache options, or your own `LRUCache<string, OrqIdentity>` (its `ttl` is then the usable period). Defaults to `{ max: 10_000, freshMs: 3_600_000, staleMs: 604_800_000, maxBytes: 50_000_000, maxEntryBytes: 1_000_000 }`. */
   cache?: CacheOptions | LRUCache<string, OrqIdentity> | undefined;
+  /** Share identities, single flight and the call budget across instances through Redis: `{ redis: client }`. Defaults to `undefined` (this process alone). */
+  shared?: SharedOptions | undefined;
+  /** Most calls to orq in any rolling window, per process or, with `shared`, per fleet; `false` for none. Defaults to `{ calls: 300, windowMs: 60_000 }`. */
+  budget?: BudgetOptions | false | undefined;
   /** The longest one lookup (retrieve, create, their retries and queueing) may take, also when it goes on in the background after a request stopped waiting. Defaults to `10_000`. */
   lookupTimeoutMs?: number | undefined;
   /** Most calls to orq in flight at once; more wait in a queue. Defaults to `16`. */
@@ -58,6 +79,10 @@ export interface ResolverConfig<TContext> {
   /** The factory's name, for messages. */
   caller: string;
   cache: LRUCache<string, OrqIdentity>;
+  freshMs: number;
+  staleMs: number;
+  store: RedisStore | undefined;
+  budget: { calls: number; windowMs: number } | undefined;
   lookupTimeoutMs: number;
   maxConcurrency: number;
   maxQueue: number;
@@ -71,13 +96,13 @@ export interface ResolverConfig<TContext> {
 }
 
 export const resolverOptionNames = [
-  'client', 'apiKey', 'serverURL', 'cache', 'lookupTimeoutMs', 'maxConcurrency', 'maxQueue', 'retries',
+  'client', 'apiKey', 'serverURL', 'cache', 'shared', 'budget', 'lookupTimeoutMs', 'maxConcurrency', 'maxQueue', 'retries',
   'circuitBreaker', 'failureMemoryMs', 'syncProfile', 'metrics', 'onError',
 ] as const satisfies ReadonlyArray<keyof IdentityResolverOptions>;
 
-/** Options that live inside another one: a misplaced top-level `ttl` is pointed at `cache.ttl`. */
+/** Options that live inside another one: a misplaced top-level `freshMs` is pointed at `cache.freshMs`. */
 export const nestedOptionNames = [
-  'cache.max', 'cache.ttl', 'circuitBreaker.failureThreshold', 'circuitBreaker.cooldownMs', 'metrics.refreshMs',
+  'cache.max', 'cache.freshMs', 'cache.staleMs', 'cache.maxBytes', 'cache.maxEntryBytes', 'circuitBreaker.failureThreshold', 'circuitBreaker.cooldownMs', 'metrics.refreshMs',
 ] as const;
 
 // Fails to compile when an option is added to IdentityResolverOptions but not to the list above,
@@ -117,12 +142,17 @@ export function resolveResolverConfig<TContext>(
   if (typeof breaker === 'object' && breaker !== null) check.knownInside('circuitBreaker', breaker, ['failureThreshold', 'cooldownMs']);
   const metrics = options.metrics ?? false;
   if (typeof metrics === 'object' && metrics !== null) check.knownInside('metrics', metrics, ['refreshMs']);
+  const onError = neverThrowing(check.func('onError', options.onError) ?? defaultOnError);
+  const lifetimes = cacheLifetimes(check, options.cache);
   const config: ResolverConfig<TContext> = {
     // Without a client the SDK is never loaded: it costs about 1 s and 75 MB of heap for two endpoints (issue 12).
     api: client === undefined ? createFetchIdentityApi({ apiKey: apiKey as string, serverURL }) : createIdentityApi(client),
     orqTarget: orqTarget(client, apiKey, serverURL),
     caller,
-    cache: makeCache(check, options.cache),
+    cache: makeCache(check, options.cache, lifetimes.staleMs),
+    ...lifetimes,
+    store: makeSharedStore(check, options.shared, clientCredentials(client, apiKey, serverURL), (error) => onError(error, undefined as TContext)),
+    budget: makeBudget(check, options.budget),
     lookupTimeoutMs: check.milliseconds('lookupTimeoutMs', options.lookupTimeoutMs, 10_000),
     maxConcurrency: check.count('maxConcurrency', options.maxConcurrency, 16, 1),
     maxQueue: check.count('maxQueue', options.maxQueue, 1_000, 0),
@@ -135,9 +165,45 @@ export function resolveResolverConfig<TContext>(
       metrics === false ? undefined
       : metrics === true ? 60_000
       : check.milliseconds('metrics.refreshMs', metrics.refreshMs, 60_000),
-    onError: neverThrowing(check.func('onError', options.onError) ?? defaultOnError),
+    onError,
   };
   return config;
+}
+
+/** What tells workspaces apart in the shared store: the key and URL given, or those of the client handed in. */
+function clientCredentials(client: OrqClient | undefined, apiKey: unknown, serverURL: string | undefined): { apiKey: unknown; serverURL: unknown } {
+  if (client === undefined) return { apiKey, serverURL };
+  const own = (client as unknown as { _options?: { apiKey?: unknown; serverURL?: unknown } })._options;
+  return { apiKey: own?.apiKey, serverURL: own?.serverURL ?? serverURL };
+}
+
+function cacheLifetimes(check: OptionChecker, cache: IdentityResolverOptions<unknown>['cache']): { freshMs: number; staleMs: number } {
+  const given: CacheOptions = cache === undefined || cache instanceof LRUCache || typeof cache !== 'object' || cache === null ? {} : cache;
+  let freshFallback = 3_600_000;
+  if (given.ttl !== undefined) {
+    freshFallback = check.milliseconds('cache.ttl', given.ttl, 600_000);
+    process.emitWarning(
+      'cache.ttl now means how long an identity is fresh: after it, the identity is still served while a background ' +
+        `retrieve renews it. Rename it to \`cache: { freshMs: ${given.ttl} }\`; \`staleMs\` (default 7 days) says how long it stays usable.`,
+      { code: 'ORQ_IDENTITY_CACHE_TTL_RENAMED' },
+    );
+  }
+  const freshMs = check.milliseconds('cache.freshMs', given.freshMs, freshFallback);
+  const staleMs = check.milliseconds('cache.staleMs', given.staleMs, Math.max(604_800_000, freshMs));
+  if (staleMs < freshMs) check.fail('cache.staleMs', staleMs, `pass at least \`freshMs\` (${freshMs}): an identity is usable for at least as long as it is fresh`);
+  return { freshMs, staleMs };
+}
+
+function makeBudget(check: OptionChecker, budget: unknown): { calls: number; windowMs: number } | undefined {
+  if (budget === false) return undefined;
+  if (budget === undefined) return { calls: 300, windowMs: 60_000 };
+  if (budget === null || typeof budget !== 'object') check.fail('budget', budget, 'pass `{ calls, windowMs }`, e.g. `budget: { calls: 300, windowMs: 60_000 }`, or `false` for none');
+  const given = budget as Partial<BudgetOptions>;
+  if (given.calls === undefined) check.fail('budget.calls', given.calls, 'pass the most calls to orq per window, e.g. `calls: 300`');
+  return {
+    calls: check.count('budget.calls', given.calls, 300, 1),
+    windowMs: check.milliseconds('budget.windowMs', given.windowMs, 60_000),
+  };
 }
 
 /** A throwing onError must not take a request down with it: the throw is written to stderr instead. */
@@ -151,14 +217,14 @@ function neverThrowing<TContext>(onError: (error: OrqIdentityError, context: TCo
   };
 }
 
-function makeCache(check: OptionChecker, cache: IdentityResolverOptions<unknown>['cache']): LRUCache<string, OrqIdentity> {
+function makeCache(check: OptionChecker, cache: IdentityResolverOptions<unknown>['cache'], ttl: number): LRUCache<string, OrqIdentity> {
   if (cache instanceof LRUCache) return cache;
   const given = cache ?? {};
-  if (typeof given !== 'object' || given === null) check.fail('cache', given, 'pass `{ max, ttl }` or an LRUCache');
-  check.knownInside('cache', given, ['max', 'ttl', 'maxBytes', 'maxEntryBytes']);
-  const ttl = check.milliseconds('cache.ttl', given.ttl, 600_000);
+  if (typeof given !== 'object' || given === null) check.fail('cache', given, 'pass `{ max, freshMs, staleMs }` or an LRUCache');
+  check.knownInside('cache', given, ['max', 'freshMs', 'staleMs', 'ttl', 'maxBytes', 'maxEntryBytes']);
   const maxSize = check.count('cache.maxBytes', given.maxBytes, 50_000_000, 1);
   const maxEntrySize = Math.min(maxSize, check.count('cache.maxEntryBytes', given.maxEntryBytes, 1_000_000, 1));
+  // The cache's own ttl is the usable period: freshness is tracked beside it, so a stale identity is still there to serve.
   return new LRUCache<string, OrqIdentity>({
     max: check.count('cache.max', given.max, 10_000, 1),
     ttl,
@@ -284,7 +350,15 @@ function show(value: unknown): string {
 }
 
 /** "; did you mean `x`?" for the nearest top-level name, or the nested one whose last part is nearer (`ttl` → `cache.ttl`). */
+/** Names people carry over from other caches or from before stale-while-revalidate, and where they belong now. */
+const renamedOptions: Readonly<Record<string, string>> = { ttl: 'cache.freshMs', ttlMs: 'cache.freshMs', maxAge: 'cache.freshMs' };
+
 function suggestion(name: string, names: readonly string[]): string {
+  const renamed = Object.hasOwn(renamedOptions, name) ? renamedOptions[name] : undefined;
+  if (renamed !== undefined) {
+    const [parent, key] = renamed.split('.');
+    return `; did you mean \`${renamed}\` (\`${parent}: { ${key}: … }\`)?`;
+  }
   const top = closest(name, names);
   const nested = closest(name, nestedOptionNames, (path) => path.slice(path.indexOf('.') + 1));
   if (nested !== undefined && (top === undefined || nested.distance < top.distance)) {

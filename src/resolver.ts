@@ -1,8 +1,10 @@
-// The framework-free core, as one flow: validate → cache → coalesce → retrieve → create → verify.
-// How each call is made lives in calls/, reporting in reporter.ts, work after the answer in background-updates.ts.
+// The framework-free core, as one flow: validate → cache → shared store → coalesce (in process, then fleet) →
+// retrieve → create → verify. How each call is made lives in calls/, Redis in store/, reporting in reporter.ts,
+// work after the answer (sync, stale-while-revalidate refreshes) in background-updates.ts.
 import { LRUCache } from 'lru-cache';
 import { BackgroundTasks } from './background-tasks.js';
 import { BackgroundUpdates } from './background-updates.js';
+import type { CallPriority } from './calls/budget.js';
 import { openInstance } from './instances.js';
 import { StatsCounters, type OrqIdentityStats } from './observability/stats.js';
 import type { BreakerState } from './calls/circuit-breaker.js';
@@ -15,6 +17,8 @@ import { OrqUnavailableError } from './errors/orq-unavailable-error.js';
 import { resolveResolverConfig, type IdentityResolverOptions, type ResolverConfig } from './options.js';
 import type { IdentityApi } from './orq-client.js';
 import { Reporter } from './reporter.js';
+import { fleetSingleFlight } from './store/fleet-single-flight.js';
+import { unavailable, type StoredIdentity } from './store/redis-store.js';
 import type { OrqIdentity } from './types.js';
 import { checkUser, errorText, externalIdOf, type CheckedUser, type UserLike } from './user.js';
 
@@ -111,9 +115,12 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
       policy: this.policy,
       reporter: this.reporter,
       tasks: this.tasks,
+      store: config.store,
       lookupTimeoutMs: config.lookupTimeoutMs,
+      freshMs: config.freshMs,
+      staleMs: config.staleMs,
       metricsRefreshMs: config.metricsRefreshMs,
-      retrieve: (externalId, deadline, context) => this.retrieve(externalId, deadline, context),
+      retrieve: (externalId, deadline, context, priority) => this.retrieve(externalId, deadline, context, false, priority),
       isClosed: () => this.closed,
     });
   }
@@ -129,7 +136,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
       return undefined;
     }
     this.counters.hits++;
-    if (this.config.metricsRefreshMs !== undefined) this.updates.refreshMetricsIfDue(identity, context);
+    this.updates.refreshIfDue(identity, context);
     return identity;
   }
 
@@ -141,6 +148,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
       inFlight: this.policy.inFlight,
       queued: this.policy.queued,
       maxConcurrency: this.config.maxConcurrency,
+      maxQueue: this.config.maxQueue,
       circuit: this.policy.circuit,
       retryInMs: this.policy.retryInMs,
       backgroundTasks: this.tasks.size,
@@ -210,10 +218,13 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
       this.counters.lookup(outcome, startedAt, this.joined.get(externalId) ?? 0);
       this.joined.delete(externalId);
     };
-    const lookup = this.lookup(checked, context, progress).then((identity) => this.refuseOversized(identity)).then(
-      (identity) => {
+    const lookup = this.lookupShared(checked, context, progress).then((stored) => this.refuseOversized(stored)).then(
+      ({ identity, fetchedAt }) => {
         ended(progress.created ? 'created' : 'found');
-        this.cache.set(externalId, identity);
+        // An answer another instance fetched earlier is usable for what is left of its staleMs, not a whole new one.
+        const usableMs = this.config.staleMs - (Date.now() - fetchedAt);
+        this.cache.set(externalId, identity, usableMs < this.config.staleMs ? { ttl: Math.max(1, usableMs) } : undefined);
+        this.updates.noteFetched(identity, fetchedAt);
         if (this.config.syncProfile) this.updates.syncProfile(identity, checked.user, context);
         return identity;
       },
@@ -225,6 +236,24 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     this.lookups.set(externalId, lookup);
     this.tasks.track(lookup.finally(() => this.lookups.delete(externalId)));
     return lookup;
+  }
+
+  /**
+   * The shared store, then orq once per fleet: the lease holder looks the user up and writes the answer, the other
+   * instances read it. Without a store, or while it fails, this process looks the user up itself.
+   */
+  private async lookupShared(checked: CheckedUser, context: TContext | undefined, progress: { created: boolean }): Promise<StoredIdentity> {
+    const store = this.config.store;
+    if (store === undefined) return { identity: await this.lookup(checked, context, progress), fetchedAt: Date.now() };
+    const externalId = checked.user.externalId;
+    const shared = await store.readIdentity(externalId);
+    if (shared !== undefined && shared !== unavailable) return shared;
+    const { lookupTimeoutMs, staleMs } = this.config;
+    // A quarter of the lookup's time to wait for another instance's answer, the rest to look it up here if none comes.
+    const flight = await fleetSingleFlight(store, externalId, {
+      leaseMs: lookupTimeoutMs, deadline: Date.now() + lookupTimeoutMs / 4, keepMs: staleMs, work: () => this.lookup(checked, context, progress),
+    });
+    return flight.entry;
   }
 
   /** retrieve → create on a 404 → verify the answer is this user's. */
@@ -258,11 +287,12 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
   }
 
   /** An identity too large to cache is not attached either: attaching it would cost a lookup per request. */
-  private refuseOversized(identity: OrqIdentity): OrqIdentity {
+  private refuseOversized(stored: StoredIdentity): StoredIdentity {
+    const { identity } = stored;
     const { sizeCalculation, maxEntrySize } = this.cache;
-    if (sizeCalculation === undefined || !(maxEntrySize > 0)) return identity;
+    if (sizeCalculation === undefined || !(maxEntrySize > 0)) return stored;
     const size = sizeCalculation(identity, identity.externalId);
-    if (size <= maxEntrySize) return identity;
+    if (size <= maxEntrySize) return stored;
     throw new OrqUnavailableError(
       `orq's identity of user ${JSON.stringify(identity.externalId)} is ${size} bytes (as JSON), over cache.maxEntryBytes (${maxEntrySize}); ` +
         'it is neither cached nor attached. Keep large data out of identity metadata, or raise cache.maxEntryBytes.',
@@ -270,13 +300,9 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     );
   }
 
-  private retrieve(externalId: string, deadline: number, context: TContext | undefined, urgent = false): Promise<OrqIdentity | undefined> {
+  private retrieve(externalId: string, deadline: number, context: TContext | undefined, urgent = false, priority: CallPriority = 'lookup'): Promise<OrqIdentity | undefined> {
     const includeMetrics = this.config.metricsRefreshMs !== undefined;
-    return this.policy.call('retrieve', externalId, deadline, async (options) => {
-      const identity = await this.api.retrieve(externalId, { ...options, includeMetrics });
-      if (identity !== undefined && includeMetrics) this.updates.noteMetricsFetched(identity);
-      return identity;
-    }, context, urgent);
+    return this.policy.call('retrieve', externalId, deadline, (options) => this.api.retrieve(externalId, { ...options, includeMetrics }), context, urgent, priority);
   }
 
   /** Turns a lookup's failure into what waiting requests see, reporting it and remembering it for a while. */
@@ -317,4 +343,3 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     });
   }
 }
-

@@ -31,7 +31,7 @@ describe('failures before the request left the process (issue 8 point 4)', () =>
     try {
       const reported: OrqIdentityError[] = [];
       const policy = new CallPolicy(
-        { lookupTimeoutMs: 10_000, maxConcurrency: 4, maxQueue: 10, retries: 0, failureThreshold: 1, cooldownMs: 1_000 },
+        { lookupTimeoutMs: 10_000, maxConcurrency: 4, maxQueue: 10, retries: 0, failureThreshold: 1, cooldownMs: 1_000, budget: undefined, store: undefined },
         new Reporter<undefined>((error) => reported.push(error), undefined),
         new StatsCounters(),
       );
@@ -102,11 +102,15 @@ describe('overload (issue 8 point 6)', () => {
       return latest;
     };
     const slowest = [await wave()];
+    const { calls } = resolver.stats();
     await resolver.close({ timeoutMs: 5_000 });
     const second = createIdentityResolver({
       apiKey: emulator.apiKey, serverURL: emulator.url, maxConcurrency: 4, maxQueue: 40, lookupTimeoutMs: 600, failureMemoryMs: 0, onError: () => undefined,
     });
-    expect(emulator.peakInFlight).toBeLessThanOrEqual(4);
+    // A call cut at its deadline frees its slot at once, while the emulator still holds that request for its
+    // latency: on a loaded machine the server may then briefly see one more per such call, never more.
+    const cutCalls = Object.values(calls).reduce((sum, outcomes) => sum + outcomes.timeout, 0);
+    expect(emulator.peakInFlight).toBeLessThanOrEqual(4 + cutCalls);
     // Calls actually made stay near what the slots allow in the time, not one per user.
     expect(emulator.count()).toBeLessThan(users.length / 4);
     const perUser = new Map<string, { retrieve: number; create: number }>();

@@ -13,6 +13,7 @@ it('exports exactly the public names', () => {
       "OrqIdentityError",
       "OrqUnavailableError",
       "RepeatedFailuresError",
+      "SharedStoreError",
       "createIdentityResolver",
       "currentOrqIdentity",
       "currentOrqUser",

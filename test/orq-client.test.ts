@@ -1,7 +1,11 @@
 // Wire shapes and error reading, through the real SDK where the SDK is involved.
-import { describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Orq } from '@orq-ai/node';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createIdentityApi, identityFromWire, parseRetryAfter } from '../src/orq-client.js';
 import { createFetchIdentityApi } from '../src/transport/fetch-api.js';
+import type { OrqApiError } from '../src/index.js';
 import { orqClientFor, shapes, startEmulator } from './helpers.js';
 
 describe('identityFromWire', () => {
@@ -16,6 +20,40 @@ describe('identityFromWire', () => {
     expect(identityFromWire({ identity })).toEqual(expected);
     expect(identityFromWire({ Headers: {}, Result: { identity } })).toEqual(expected);
     expect(identityFromWire({ headers: {}, result: { identity: { id: 'contact_2', externalId: 'v', workspaceId: 'w', created: 'c', updated: 'u' } } })).toEqual(expected);
+  });
+
+  it('reads the camelCase shape field by field, snake_case first when both are present', () => {
+    expect(identityFromWire({ id: 'contact_3', externalId: 'w', workspaceId: 'ws', displayName: 'W', email: 'w@example.com', avatarUrl: 'https://example.com/w.png' }))
+      .toStrictEqual({ id: 'contact_3', externalId: 'w', workspaceId: 'ws', displayName: 'W', email: 'w@example.com', avatarUrl: 'https://example.com/w.png' });
+    expect(identityFromWire({ _id: 'contact_4', id: 'other', external_id: 'x', externalId: 'other', display_name: 'Snake', displayName: 'Camel' }))
+      .toStrictEqual({ id: 'contact_4', externalId: 'x', displayName: 'Snake' });
+  });
+
+  it('keeps only well-typed fields: string tags, object metadata, string dates, complete metrics', () => {
+    expect(identityFromWire({
+      _id: 'c', external_id: 'u', workspace_id: 1, display_name: 2, email: 3, avatar_url: 4,
+      tags: ['a', 1, null, 'b'], metadata: ['not', 'an', 'object'], created: 5, updated: null,
+      metrics: { total_cost: 1, total_tokens: 2, total_requests: 3 },
+    })).toStrictEqual({ id: 'c', externalId: 'u', tags: ['a', 'b'] });
+    expect(identityFromWire({ _id: 'c', external_id: 'u', tags: 'a', metadata: 'x', metrics: 'x' })).toStrictEqual({ id: 'c', externalId: 'u' });
+    for (const missing of ['totalCost', 'totalTokens', 'totalRequests', 'errorRate']) {
+      const metrics: Record<string, unknown> = { totalCost: 1, totalTokens: 2, totalRequests: 3, errorRate: 0 };
+      metrics[missing] = String(metrics[missing]);
+      expect(identityFromWire({ _id: 'c', external_id: 'u', metrics })?.metrics).toBeUndefined();
+    }
+    expect(identityFromWire({ _id: 'c', external_id: 'u', metrics: { totalCost: 1, totalTokens: 2, totalRequests: 3, errorRate: 0 } })?.metrics)
+      .toStrictEqual({ totalCost: 1, totalTokens: 2, totalRequests: 3, errorRate: 0 });
+  });
+
+  it('unwraps an envelope only when it is one: a bare identity with a field named result or identity stays itself', () => {
+    expect(identityFromWire({ _id: 'c', external_id: 'u', result: { identity: { _id: 'other', external_id: 'other' } } }))
+      .toStrictEqual({ id: 'c', externalId: 'u' });
+    expect(identityFromWire({ headers: {}, result: 'not an object' })).toBeUndefined();
+    expect(identityFromWire({ headers: {}, result: { _id: 'c', external_id: 'u' } })).toStrictEqual({ id: 'c', externalId: 'u' });
+    expect(identityFromWire({ identity: 'not an object', _id: 'c', external_id: 'u' })).toStrictEqual({ id: 'c', externalId: 'u' });
+    expect(identityFromWire([{ _id: 'c', external_id: 'u' }])).toBeUndefined();
+    expect(identityFromWire({ _id: 'c' })).toBeUndefined();
+    expect(identityFromWire({ external_id: 'u' })).toBeUndefined();
   });
 
   it('refuses what is not an identity', () => {
@@ -41,6 +79,27 @@ describe('parseRetryAfter', () => {
     [undefined, undefined],
   ])('%j → %j ms', (value, ms) => {
     expect(parseRetryAfter(value, 0)).toBe(ms);
+  });
+
+  it.each([
+    ['1.5', 1_500],
+    ['-5', 0],
+    [' ', undefined],
+    ['', undefined],
+  ])('%j → %j ms', (value, ms) => {
+    expect(parseRetryAfter(value, 1_000_000)).toBe(ms);
+  });
+
+  it('reads an HTTP date against the real clock by default', () => {
+    const inTenSeconds = new Date(Date.now() + 10_000).toUTCString();
+    // HTTP dates have whole seconds: up to a second is lost to rounding, plus whatever this line took.
+    expect(parseRetryAfter(inTenSeconds)).toBeGreaterThan(8_000);
+    expect(parseRetryAfter(inTenSeconds)).toBeLessThanOrEqual(10_000);
+  });
+
+  it('a date in the past means now', () => {
+    expect(parseRetryAfter(new Date(Date.now() - 60_000).toUTCString())).toBe(0);
+    expect(parseRetryAfter('Thu, 01 Jan 1970 00:00:05 GMT', 10_000)).toBe(0);
   });
 });
 
@@ -83,6 +142,122 @@ describe.each(shapes)('createIdentityApi on the %s shape', (shape) => {
   });
 });
 
+/** The app's own client, configured to retry: our calls must still go exactly once (we own retries and deadlines). */
+function retryingClientFor(emulator: { apiKey: string; url: string }): Orq {
+  return new Orq({
+    apiKey: emulator.apiKey,
+    serverURL: emulator.url,
+    retryConfig: { strategy: 'backoff', backoff: { initialInterval: 5, maxInterval: 10, exponent: 1, maxElapsedTime: 2_000 }, retryConnectionErrors: true },
+  });
+}
+
+describe('createIdentityApi: per-call options and messages', () => {
+  it.each(['retrieve', 'create', 'update'] as const)('%s goes exactly once, even on a client configured to retry', async (operation) => {
+    const emulator = await startEmulator();
+    emulator.seed({ externalId: 'once' });
+    const api = createIdentityApi(retryingClientFor(emulator));
+    emulator.inject({ operation, kind: 'status', status: 503, times: 1 });
+    const call = {
+      retrieve: () => api.retrieve('once', { timeoutMs: 1_000 }),
+      create: () => api.create({ externalId: 'fresh' }, { timeoutMs: 1_000 }),
+      update: () => api.update('once', { displayName: 'Once' }, { timeoutMs: 1_000 }),
+    }[operation];
+    await expect(call()).rejects.toMatchObject({ kind: 'http', statusCode: 503, operation });
+    expect(emulator.count(operation)).toBe(1);
+  });
+
+  it.each(['create', 'update'] as const)('%s keeps the deadline it was given', async (operation) => {
+    const emulator = await startEmulator();
+    emulator.seed({ externalId: 'slow' });
+    const api = createIdentityApi(orqClientFor(emulator));
+    emulator.inject({ operation, kind: 'latency', ms: 1_500, times: 1 });
+    const started = Date.now();
+    const call = operation === 'create'
+      ? api.create({ externalId: 'slow-new' }, { timeoutMs: 100 })
+      : api.update('slow', { displayName: 'Slow' }, { timeoutMs: 100 });
+    await expect(call).rejects.toMatchObject({ kind: 'timeout', operation });
+    expect(Date.now() - started).toBeLessThan(1_400);
+  });
+
+  it('says how long a 429 asked to wait, rounded up to seconds, and what orq was asked', async () => {
+    const emulator = await startEmulator();
+    const api = createIdentityApi(orqClientFor(emulator));
+    emulator.inject({ kind: 'status', status: 429, headers: { 'Retry-After': '2.5' }, times: 1 });
+    await expect(api.retrieve('u', { timeoutMs: 1_000 })).rejects.toThrow(/^orq retrieve of user "u" was rate-limited \(HTTP 429; Retry-After 3 s\)\.$/);
+    emulator.inject({ kind: 'status', status: 429, times: 1 });
+    const bare = api.retrieve('u', { timeoutMs: 1_000 });
+    await expect(bare).rejects.toThrow(/^orq retrieve of user "u" was rate-limited \(HTTP 429\)\.$/);
+    await expect(bare).rejects.toMatchObject({ retryAfterMs: undefined });
+  });
+
+  it('reads Retry-After given as an HTTP date against the real clock', async () => {
+    const emulator = await startEmulator();
+    const api = createIdentityApi(orqClientFor(emulator));
+    emulator.inject({ kind: 'status', status: 429, headers: { 'Retry-After': new Date(Date.now() + 10_000).toUTCString() }, times: 1 });
+    const error = await api.retrieve('u', { timeoutMs: 1_000 }).then(() => undefined, (rejected: OrqApiError) => rejected);
+    expect(error?.retryAfterMs).toBeGreaterThan(8_000);
+    expect(error?.retryAfterMs).toBeLessThanOrEqual(10_000);
+    expect(error?.message).toMatch(/Retry-After (9|10) s\)/);
+  });
+
+  it('tells the operator what to check on 401', async () => {
+    const emulator = await startEmulator();
+    const api = createIdentityApi(orqClientFor(emulator));
+    emulator.inject({ kind: 'status', status: 401, times: 1 });
+    await expect(api.create({ externalId: 'u' }, { timeoutMs: 1_000 })).rejects.toThrow(
+      'orq create of user "u" was refused with HTTP 401: check the orq API key (ORQ_API_KEY or the client you passed) and its permissions.',
+    );
+  });
+
+  it('quotes at most 200 characters of an error body', async () => {
+    const emulator = await startEmulator();
+    const api = createIdentityApi(orqClientFor(emulator));
+    // A JSON string body of n characters travels as n + 2 with its quotes.
+    emulator.inject({ kind: 'status', status: 500, body: 'x'.repeat(198), times: 1 });
+    await expect(api.retrieve('u', { timeoutMs: 1_000 })).rejects.toThrow(`orq retrieve of user "u" failed with HTTP 500: "${'x'.repeat(198)}".`);
+    emulator.inject({ kind: 'status', status: 500, body: 'x'.repeat(199), times: 1 });
+    await expect(api.retrieve('u', { timeoutMs: 1_000 })).rejects.toThrow(`orq retrieve of user "u" failed with HTTP 500: "${'x'.repeat(199)}….`);
+  });
+
+  it('quotes at most 160 characters of a failure that carries no status', async () => {
+    const emulator = await startEmulator();
+    const api = createIdentityApi(orqClientFor(emulator));
+    // The SDK refuses this input before sending, with a long validation message.
+    const error = await api.create({ externalId: 'u', tags: [1, 2, 3, 4] as never }, { timeoutMs: 1_000 }).then(() => undefined, (rejected: OrqApiError) => rejected);
+    const causeMessage = (error?.cause as Error).message;
+    expect(causeMessage.length).toBeGreaterThan(161);
+    expect(error?.message).toContain(`(SDKValidationError: ${causeMessage.slice(0, 160)}…)`);
+    expect(error?.message).not.toContain(causeMessage.slice(0, 161));
+  });
+
+  it('names a network failure and keeps it as the cause', async () => {
+    const emulator = await startEmulator();
+    const api = createIdentityApi(orqClientFor(emulator));
+    emulator.inject({ kind: 'reset', times: 1 });
+    const error = await api.retrieve('u', { timeoutMs: 1_000 }).then(() => undefined, (rejected: OrqApiError) => rejected);
+    expect(error).toMatchObject({ kind: 'network', operation: 'retrieve', externalId: 'u', statusCode: undefined });
+    expect(error?.message).toMatch(/^orq retrieve of user "u" could not reach orq \(ConnectionError: Unable to make request.*\)\.$/);
+    expect((error?.cause as Error).name).toBe('ConnectionError');
+  });
+});
+
+describe('createIdentityApi against a server that answers with an empty error body', () => {
+  let server: Server | undefined;
+  afterEach(async () => {
+    await new Promise((resolve) => server?.close(resolve) ?? resolve(undefined));
+  });
+
+  it('says only the status', async () => {
+    server = createServer((_req, res) => {
+      res.writeHead(502, { 'content-type': 'application/json' }).end();
+    });
+    await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const api = createIdentityApi(new Orq({ apiKey: 'test-key', serverURL: `http://127.0.0.1:${port}` }));
+    await expect(api.retrieve('u', { timeoutMs: 1_000 })).rejects.toThrow(/^orq retrieve of user "u" failed with HTTP 502\.$/);
+  });
+});
+
 describe('answers the SDK misreads (issue 8 point 8)', () => {
   const identityBody = JSON.stringify({ _id: 'contact_raw', external_id: 'raw-user' });
 
@@ -110,7 +285,7 @@ describe('answers the SDK misreads (issue 8 point 8)', () => {
     expect(await api.retrieve('raw-user', { timeoutMs: 1_000 })).toEqual({ id: 'contact_raw', externalId: 'raw-user' });
   });
 
-  it('a redirect loop costs the default transport (no client passed) one request, reported with the address to use', async () => {
+  it('a redirect loop costs the default transport one request, reported with the address to use', async () => {
     const emulator = await startEmulator();
     emulator.inject({ kind: 'status', status: 307, headers: { location: `${emulator.url}/v2/identities/looping` } });
     const api = createFetchIdentityApi({ apiKey: emulator.apiKey, serverURL: emulator.url });

@@ -15,10 +15,13 @@ const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as {
 };
 const repositoryPage = 'https://github.com/orq-ai/express-orq-identity';
 
+let packed: string[] | undefined;
 /** The files `npm pack` would put in the tarball (without building: dist is judged by `files`). */
 function packedFiles(): string[] {
+  if (packed !== undefined) return packed;
   const output = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' });
-  return (JSON.parse(output) as Array<{ files: Array<{ path: string }> }>)[0]?.files.map((file) => file.path) ?? [];
+  packed = (JSON.parse(output) as Array<{ files: Array<{ path: string }> }>)[0]?.files.map((file) => file.path) ?? [];
+  return packed;
 }
 
 function readmeLinks(): string[] {
@@ -45,6 +48,17 @@ describe('package', () => {
     expect(inRepository.length).toBeGreaterThan(0);
     const missing = inRepository.filter((link) => !existsSync(`${root}${link.replace(/^.*\/(blob|tree)\/main\//, '').replace(/#.*$/, '')}`));
     expect(missing).toEqual([]);
+  });
+
+  it('has no README link to a heading that does not exist', () => {
+    const readme = readFileSync(`${root}README.md`, 'utf8');
+    // GitHub's slugs: lower case, punctuation dropped, spaces to hyphens.
+    const slugs = [...readme.matchAll(/^#{2,4} (.+)$/gm)].map((match) =>
+      (match[1] ?? '').toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-'),
+    );
+    const anchors = readmeLinks().filter((link) => link.startsWith('#')).map((link) => link.slice(1));
+    expect(anchors.length).toBeGreaterThan(0);
+    expect(anchors.filter((anchor) => !slugs.includes(anchor))).toEqual([]);
   });
 
   it('resolves the types of every export under moduleResolution node10 too (typesVersions)', () => {

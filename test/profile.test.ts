@@ -99,4 +99,66 @@ describe('profileChanges', () => {
     expect(sameJson({ a: [1, 2] }, { a: [2, 1] })).toBe(false);
     expect(sameJson({ a: 1 }, { a: 1, b: 2 })).toBe(false);
   });
+
+  it.each([
+    ['equal scalars', 'x', 'x', true],
+    ['different scalars', 'x', 'y', false],
+    ['null and an object', null, {}, false],
+    ['an object and null', {}, null, false],
+    ['a string and an object', 'x', {}, false],
+    ['an object and a string', {}, 'x', false],
+    ['an array and an object with the same entries', ['a'], { 0: 'a' }, false],
+    ['an object and an array with the same entries', { 0: 'a' }, ['a'], false],
+    ['arrays, one a prefix of the other', ['a', 'b'], ['a', 'b', 'c'], false],
+    ['arrays, the other a prefix of the one', ['a', 'b', 'c'], ['a', 'b'], false],
+    ['arrays differing in their last item only', ['a', 'b', 'c'], ['a', 'b', 'd'], false],
+    ['empty arrays', [], [], true],
+    ['objects differing in one of several keys', { a: 1, b: 2, c: 3 }, { a: 1, b: 2, c: 4 }, false],
+    ['objects with the same count of keys but other names', { a: 1, b: 2 }, { a: 1, c: 2 }, false],
+    ['objects, one with fewer keys', { a: 1 }, { a: 1, b: 2 }, false],
+    ['objects, in another key order', { a: 1, b: { c: [1] } }, { b: { c: [1] }, a: 1 }, true],
+    ['objects where undefined values stand for absent keys', { a: 1, b: undefined }, { a: 1 }, true],
+    ['objects where absent keys stand for undefined values', { a: 1 }, { a: 1, b: undefined }, true],
+    ['nested objects differing deep down', { a: { b: { c: 1 } } }, { a: { b: { c: 2 } } }, false],
+  ])('sameJson of %s is %j', (_what, a, b, same) => {
+    expect(sameJson(a, b)).toBe(same);
+  });
+
+  it('lists every supplied field that differs, with the app\'s value', () => {
+    const identity = { id: 'c', externalId: 'u', displayName: 'A', email: 'a@example.com', avatarUrl: 'https://example.com/a.png', tags: ['x'], metadata: { k: 1 } };
+    expect(profileChanges(identity, { externalId: 'u', displayName: 'B', email: 'b@example.com', avatarUrl: 'https://example.com/b.png', tags: ['y'], metadata: { k: 2 } }))
+      .toEqual({ displayName: 'B', email: 'b@example.com', avatarUrl: 'https://example.com/b.png', tags: ['y'], metadata: { k: 2 } });
+    expect(profileChanges(identity, { externalId: 'u', displayName: 'A', email: 'b@example.com' })).toEqual({ email: 'b@example.com' });
+  });
+});
+
+describe('profile sync of partial changes', () => {
+  const seeded = { displayName: 'Ada', tags: ['pro', 'beta', 'early'], metadata: { plan: 'pro', seats: 3, limits: { daily: 10, monthly: 100 } } };
+
+  it.each<[string, Partial<OrqUser>, Record<string, unknown>]>([
+    ['the user drops one of several tags', { tags: ['pro', 'beta'] }, { tags: ['pro', 'beta'] }],
+    ['the user drops the first of several tags', { tags: ['beta', 'early'] }, { tags: ['beta', 'early'] }],
+    ['the user gains a tag', { tags: ['pro', 'beta', 'early', 'vip'] }, { tags: ['pro', 'beta', 'early', 'vip'] }],
+    ['one metadata key of several changes', { metadata: { plan: 'pro', seats: 4, limits: { daily: 10, monthly: 100 } } }, { metadata: { plan: 'pro', seats: 4, limits: { daily: 10, monthly: 100 } } }],
+    ['a nested metadata value changes', { metadata: { plan: 'pro', seats: 3, limits: { daily: 10, monthly: 200 } } }, { metadata: { plan: 'pro', seats: 3, limits: { daily: 10, monthly: 200 } } }],
+    ['the user drops a metadata key', { metadata: { plan: 'pro', seats: 3 } }, { metadata: { plan: 'pro', seats: 3 } }],
+  ])('%s: one PATCH with exactly that field', async (_what, change, body) => {
+    const user: OrqUser = { externalId: 'ada', displayName: 'Ada', tags: seeded.tags, metadata: seeded.metadata, ...change };
+    const setup = await startApp({ middleware: { getUser: () => user } });
+    setup.emulator.seed({ externalId: 'ada', ...seeded });
+    await setup.whoami('ada').expect(200);
+    await eventually(() => setup.emulator.count('update') === 1, 'the profile PATCH');
+    expect(setup.emulator.calls.find((call) => call.operation === 'update')?.body).toEqual(body);
+    expect(setup.errors).toEqual([]);
+  });
+
+  it('sends nothing when only key order or undefined metadata values differ', async () => {
+    const user: OrqUser = { externalId: 'ada', displayName: 'Ada', tags: ['pro', 'beta', 'early'], metadata: { limits: { monthly: 100, daily: 10 }, seats: 3, plan: 'pro', trial: undefined } };
+    const setup = await startApp({ middleware: { getUser: () => user } });
+    setup.emulator.seed({ externalId: 'ada', ...seeded });
+    await setup.whoami('ada').expect(200);
+    await setup.whoami('ada').expect(200);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(setup.emulator.count('update')).toBe(0);
+  });
 });

@@ -20,6 +20,20 @@ describe('toPublicIdentity', () => {
     expect(toPublicIdentity({ id: 'contact_1', externalId: 'bare' })).toEqual({ id: 'bare' });
   });
 
+  it('leaves out absent fields entirely rather than sending them as undefined', () => {
+    // The SDK serialises whatever keys it gets; an undefined key must not exist to begin with.
+    expect(Object.keys(toPublicIdentity({ id: 'contact_1', externalId: 'bare' }))).toEqual(['id']);
+    expect(toPublicIdentity({ id: 'contact_1', externalId: 'bare' })).toStrictEqual({ id: 'bare' });
+    expect(Object.keys(toPublicIdentity(identity))).toEqual(['id', 'displayName', 'email', 'tags']);
+  });
+
+  it('hands out a copy of the tags, so the caller may change it without touching the cached identity', () => {
+    const publicIdentity = toPublicIdentity(identity);
+    expect(publicIdentity.tags).not.toBe(identity.tags);
+    publicIdentity.tags?.push('changed');
+    expect(identity.tags).toEqual(['premium']);
+  });
+
   it('is assignable to the SDK type', () => {
     expectTypeOf<OrqPublicIdentity>().toExtend<PublicIdentity>();
   });

@@ -1,7 +1,9 @@
 // Reading the user from what auth layers set, and checking it against orq's documented limits.
 import { describe, expect, it } from 'vitest';
+import type { OrqUser } from '../src/index.js';
 import { InvalidProfileFieldError, InvalidUserError } from '../src/index.js';
 import { checkUser, defaultGetUser, externalIdOf, externalIdProblem } from '../src/user.js';
+import { startApp } from './helpers.js';
 
 describe('defaultGetUser', () => {
   it.each([
@@ -13,6 +15,19 @@ describe('defaultGetUser', () => {
     ['nothing', {}, undefined],
     ['a signed-out Clerk request', { auth: { userId: null } }, undefined],
     ['an object id', { user: { id: { nested: true } } }, undefined],
+    ['a negative integer id', { user: { id: -7 } }, '-7'],
+    ['a fractional id, as nothing', { user: { id: 1.5 } }, undefined],
+    ['an unsafe integer id, as nothing (it would not round-trip)', { user: { id: 2 ** 53 } }, undefined],
+    ['NaN, as nothing', { user: { id: Number.NaN } }, undefined],
+    ['req.user = null, as anonymous', { user: null }, undefined],
+    ['req.user = null, falling back to req.auth', { user: null, auth: { sub: 'jwt-1' } }, 'jwt-1'],
+    ['req.user a string, as nothing', { user: 'alice' }, undefined],
+    ['passport before express-jwt', { user: { id: 'p-2' }, auth: { sub: 'jwt-2' } }, 'p-2'],
+    ['an unusable passport id, falling back to req.auth', { user: { id: 1.5 }, auth: { userId: 'user_3' } }, 'user_3'],
+    ['express-jwt sub before Clerk userId', { auth: { sub: 'jwt-4', userId: 'user_4' } }, 'jwt-4'],
+    ['a numeric express-jwt sub', { auth: { sub: 42 } }, '42'],
+    ['a Clerk req.auth() that returns null', { auth: () => null }, undefined],
+    ['req.auth = null', { auth: null }, undefined],
   ])('reads %s', (_what, req, expected) => {
     expect(defaultGetUser(req)).toBe(expected);
   });
@@ -32,6 +47,45 @@ describe('externalIdProblem', () => {
     ['a\u007fb', 'the external id contains control characters'],
   ])('%j → %s', (id, problem) => {
     expect(externalIdProblem(id)).toBe(problem);
+  });
+
+  it.each([
+    ['.', /dot segment/],
+    ['..', /dot segment/],
+    ['\u0000', /control characters/],
+    ['a\tb', /control characters/],
+    ['a\u001fb', /control characters/],
+    ['a\u007fb', /control characters/],
+    ['a\u0080b', /control characters/],
+    ['a\u009fb', /control characters/],
+    [' a', /leading or trailing whitespace/],
+    ['a ', /leading or trailing whitespace/],
+    [null, /must be a string or a safe integer, received null$/],
+    [undefined, /must be a string or a safe integer, received undefined$/],
+    [['a'], /must be a string or a safe integer, received an array$/],
+    [{ id: 'a' }, /must be a string or a safe integer, received an object$/],
+    [4.2, /must be a string or a safe integer, received number 4.2$/],
+  ])('refuses %j', (id, problem) => {
+    expect(externalIdProblem(id)).toMatch(problem);
+  });
+
+  it.each(['...', '.a', 'a.', 'a b', 'ü', 'auth0|abc', 'contact_01ARZ', '-7', 'a/b', 'a\\b', 'a\u00a0b'])('accepts %j', (id) => {
+    expect(externalIdProblem(id)).toBeUndefined();
+  });
+});
+
+describe('an unusable external id through the middleware', () => {
+  it.each<[string, unknown, RegExp]>([
+    ['a dot segment', '..', /^User "\.\." was skipped: the external id is a dot segment, which the URL would swallow\. Nothing was sent to orq; the request goes on without an identity\.$/],
+    ['a long id, shortened in the message', 'x'.repeat(130), new RegExp(`^User "${'x'.repeat(40)}…" was skipped: the external id is 130 characters long`)],
+    ['a fractional number', 4.2, /^A user was skipped: the external id must be a string or a safe integer, received number 4\.2\./],
+  ])('%s: nothing is sent and onError gets an InvalidUserError naming the user', async (_what, externalId, message) => {
+    const { whoami, emulator, errors } = await startApp({ middleware: { getUser: () => ({ externalId }) as OrqUser } });
+    expect((await whoami('anyone').expect(200)).body.identity).toBeNull();
+    expect(emulator.calls).toEqual([]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ name: 'InvalidUserError', code: 'ORQ_IDENTITY_INVALID_USER', externalId: typeof externalId === 'string' ? externalId : undefined });
+    expect(errors[0]?.message).toMatch(message);
   });
 });
 
@@ -99,5 +153,54 @@ describe('externalIdOf', () => {
     expect(externalIdOf(42)).toBe('42');
     expect(externalIdOf({ externalId: 7 })).toBe('7');
     expect(externalIdOf({ get externalId(): string { throw new Error('z'); } })).not.toBeTypeOf('string');
+  });
+});
+
+describe('profile fields against orq\'s formats, through the middleware', () => {
+  const email254 = `${'a'.repeat(64)}@${'b'.repeat(185)}.com`;
+  it.each<[string, keyof OrqUser, unknown, boolean, RegExp?]>([
+    ['an email of 254 characters', 'email', email254, true],
+    ['an email of 255 characters', 'email', `a${email254}`, false, /is not an email address/],
+    ['an email with longer parts', 'email', 'ada.lovelace@mail.example.co.uk', true],
+    ['an email with a space', 'email', 'ada lovelace@example.com', false],
+    ['an email with text before it', 'email', 'x ada@example.com', false],
+    ['an email with text after it', 'email', 'ada@example.com x', false],
+    ['an email with two @', 'email', 'ada@@example.com', false],
+    ['an email without a dot in the domain', 'email', 'ada@example', false],
+    ['an email without a local part', 'email', '@example.com', false],
+    ['an email that is not a string', 'email', 42, false, /number 42 is not an email address/],
+    ['a plain-http avatar URL', 'avatarUrl', 'http://example.com/a.png', true],
+    ['an https avatar URL', 'avatarUrl', 'https://example.com/a.png', true],
+    ['an ftp avatar URL', 'avatarUrl', 'ftp://example.com/a.png', false, /"ftp:\/\/example\.com\/a\.png" is not an absolute http\(s\) URL/],
+    ['a javascript: avatar URL', 'avatarUrl', 'javascript:alert(1)', false],
+    ['a relative avatar URL', 'avatarUrl', '/a.png', false],
+    ['an avatar URL that is not a string', 'avatarUrl', { href: 'https://example.com' }, false, /an object is not an absolute http\(s\) URL/],
+    ['a display name that is not a string', 'displayName', 7, false, /expected a well-formed string, received number 7/],
+    ['a display name', 'displayName', 'Ada', true],
+    ['empty tags', 'tags', [], true],
+    ['tags that are not all strings', 'tags', ['a', 1], false, /expected an array of strings/],
+    ['tags that are a string', 'tags', 'a', false, /expected an array of strings/],
+    ['metadata without a prototype', 'metadata', Object.assign(Object.create(null) as object, { plan: 'pro' }), true],
+    ['metadata that is null', 'metadata', null, false, /expected a plain object, received null/],
+    ['metadata that is an array', 'metadata', [{ plan: 'pro' }], false, /expected a plain object, received an array/],
+    ['metadata that is a string', 'metadata', 'pro', false, /expected a plain object, received "pro"/],
+    ['metadata that is a Map', 'metadata', new Map([['plan', 'pro']]), false, /: expected a plain object\.$/],
+    ['metadata with a BigInt', 'metadata', { seats: 10n }, false, /it cannot be sent as JSON \(.*BigInt/],
+  ])('%s: kept %j', async (_what, field, value, kept, message) => {
+    const user = { externalId: 'profiled', [field]: value } as OrqUser;
+    const { whoami, emulator, errors } = await startApp({ middleware: { getUser: () => user } });
+    expect((await whoami('profiled').expect(200)).body.identity).toMatchObject({ externalId: 'profiled' });
+    const sent = emulator.calls.find((call) => call.operation === 'create')?.body as Record<string, unknown>;
+    const wireField = { displayName: 'display_name', avatarUrl: 'avatar_url' }[field as string] ?? field;
+    if (kept) {
+      expect(sent[wireField]).toEqual(field === 'metadata' ? { ...(value as object) } : value);
+      expect(errors).toEqual([]);
+    } else {
+      expect(sent).not.toHaveProperty(wireField);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatchObject({ name: 'InvalidProfileFieldError', field, externalId: 'profiled' });
+      expect(errors[0]?.message).toMatch(new RegExp(`^The ${field} of user "profiled" was left out: `));
+      if (message !== undefined) expect(errors[0]?.message).toMatch(message);
+    }
   });
 });

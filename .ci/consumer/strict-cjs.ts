@@ -8,7 +8,8 @@ import type { Request } from 'express';
 import type { CacheOptions, CloseOptions, OrqIdentity, OrqIdentityOptions, OrqUser } from 'express-orq-identity';
 import type { Fault, OrqEmulatorOptions } from 'express-orq-identity/testing';
 
-const { createIdentityResolver, currentOrqIdentity, orqIdentity, runWithOrqIdentity, toPublicIdentity } = identityPackage;
+const { createIdentityResolver, currentOrqIdentity, currentOrqUser, orqIdentity, orqIdentityFetch, runWithOrqIdentity, toPublicIdentity, toWireIdentity } =
+  identityPackage;
 const { startOrqEmulator } = testing;
 
 /** What an auth layer typically leaves on the request: most profile fields may be missing. */
@@ -76,6 +77,11 @@ async function main(): Promise<void> {
   const resolved = await resolver.resolve({ externalId: 'job-user', displayName: undefined }, { jobId: '1' }, undefined);
   const copy: OrqIdentity = { id: resolved.id, externalId: resolved.externalId, displayName: resolved.displayName, tags: resolved.tags };
   runWithOrqIdentity(copy, () => currentOrqIdentity()?.displayName);
+  // An OrqIdentity, an OrqUser and the current user all feed the attribution helpers.
+  const wire = [toWireIdentity(copy), toWireIdentity(toOrqUser({ id: 'x', email: undefined })), currentOrqUser()?.displayName];
+  const attributedFetch = orqIdentityFetch({ fetch: undefined, origins: process.env.ORQ_PROXY === undefined ? undefined : [process.env.ORQ_PROXY] });
+  void wire;
+  void attributedFetch;
 
   const closing: CloseOptions = { timeoutMs: fromEnvironment('ORQ_CLOSE_TIMEOUT_MS') };
   await identity.close(closing);

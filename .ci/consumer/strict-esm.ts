@@ -4,9 +4,12 @@ import express, { type Request } from 'express';
 import {
   createIdentityResolver,
   currentOrqIdentity,
+  currentOrqUser,
   orqIdentity,
+  orqIdentityFetch,
   runWithOrqIdentity,
   toPublicIdentity,
+  toWireIdentity,
   type CacheOptions,
   type CloseOptions,
   type OrqIdentity,
@@ -80,6 +83,11 @@ export async function main(): Promise<void> {
   const resolved = await resolver.resolve({ externalId: 'job-user', displayName: undefined }, { jobId: '1' }, undefined);
   const copy: OrqIdentity = { id: resolved.id, externalId: resolved.externalId, displayName: resolved.displayName, tags: resolved.tags };
   runWithOrqIdentity(copy, () => currentOrqIdentity()?.displayName);
+  // An OrqIdentity, an OrqUser and the current user all feed the attribution helpers.
+  const wire = [toWireIdentity(copy), toWireIdentity(toOrqUser({ id: 'x', email: undefined })), currentOrqUser()?.displayName];
+  const attributedFetch = orqIdentityFetch({ fetch: undefined, origins: process.env.ORQ_PROXY === undefined ? undefined : [process.env.ORQ_PROXY] });
+  void wire;
+  void attributedFetch;
 
   const closing: CloseOptions = { timeoutMs: fromEnvironment('ORQ_CLOSE_TIMEOUT_MS') };
   await identity.close(closing);

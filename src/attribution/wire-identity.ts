@@ -5,9 +5,9 @@ import { currentOrqUser } from '../context.js';
 export interface OrqWireIdentity {
   /** The app's id of the user (the external id), not orq's `contact_…` id. */
   id: string;
-  display_name?: string;
-  email?: string;
-  tags?: string[];
+  display_name?: string | undefined;
+  email?: string | undefined;
+  tags?: string[] | undefined;
 }
 
 /** What toWireIdentity reads: an OrqUser, an OrqIdentity or the current user alike. */

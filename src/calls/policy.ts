@@ -1,9 +1,11 @@
-// How one call to orq is made: through the concurrency limit and the circuit breaker, retried while its deadline allows.
+// How one call to orq is made: breaker → budget → concurrency limit, retried while its deadline allows.
 import { OrqApiError, type OrqOperation } from '../errors/orq-api-error.js';
 import { OrqUnavailableError } from '../errors/orq-unavailable-error.js';
 import type { CallOptions } from '../orq-client.js';
-import type { StatsCounters } from '../observability/stats.js';
+import { StatsCounters } from '../observability/stats.js';
 import type { Reporter } from '../reporter.js';
+import type { RedisStore } from '../store/redis-store.js';
+import { CallBudget, type BudgetDenial, type CallPriority } from './budget.js';
 import { CircuitBreaker, type BreakerState, type BreakerTicket } from './circuit-breaker.js';
 import { ConcurrencyLimit, DeadlineExceededError, QueueFullError } from './concurrency-limit.js';
 
@@ -14,6 +16,8 @@ export interface CallPolicyConfig {
   retries: number;
   failureThreshold: number;
   cooldownMs: number;
+  budget: { calls: number; windowMs: number } | undefined;
+  store: RedisStore | undefined;
 }
 
 /** A call given less time than this would only add load: it fails as past its deadline instead. */
@@ -28,14 +32,27 @@ export const maxRetryAfterMs = 300_000;
 export class CallPolicy<TContext> {
   private readonly breaker: CircuitBreaker;
   private readonly limit: ConcurrencyLimit;
+  private readonly budget: CallBudget | undefined;
+  /** When the budget's exhaustion was last reported: once per window, not once per refused call. */
+  private budgetReportedAt = 0;
 
   constructor(
     private readonly config: CallPolicyConfig,
     private readonly reporter: Reporter<TContext>,
-    private readonly stats: StatsCounters,
+    private readonly stats: StatsCounters = new StatsCounters(),
   ) {
     this.breaker = new CircuitBreaker({ failureThreshold: config.failureThreshold, cooldownMs: config.cooldownMs });
     this.limit = new ConcurrencyLimit(config.maxConcurrency, config.maxQueue);
+    if (config.budget !== undefined) {
+      this.budget = new CallBudget({
+        ...config.budget,
+        store: config.store,
+        onPause: (pauseMs, source) => {
+          // A pause of our own was reported when our breaker opened on the 429.
+          if (source === 'fleet') this.reporter.report(this.pausedError(pauseMs, undefined), undefined);
+        },
+      });
+    }
   }
 
   get circuit(): BreakerState {
@@ -55,8 +72,9 @@ export class CallPolicy<TContext> {
     return this.limit.queued;
   }
 
+  /** True while no call may go: the breaker is open, or the fleet is paused after a 429. Synchronous. */
   get isOpen(): boolean {
-    return this.breaker.state === 'open';
+    return this.breaker.state === 'open' || (this.budget !== undefined && this.budget.pausedForMs > 0);
   }
 
   /** One call to orq: through the concurrency limit and the breaker, retried while the deadline allows. */
@@ -67,11 +85,16 @@ export class CallPolicy<TContext> {
     send: (options: CallOptions) => Promise<T>,
     context: TContext | undefined,
     urgent = false,
+    priority: CallPriority = 'lookup',
   ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const remaining = deadline - Date.now();
-      if (remaining < minimumCallMs) throw this.deadlineError(operation, externalId);
+      if (deadline - Date.now() < minimumCallMs) throw this.deadlineError(operation, externalId);
       if (this.breaker.state === 'open') throw this.circuitOpenError(externalId);
+      if (this.budget !== undefined) {
+        const denial = await this.budget.acquire(priority, deadline - minimumCallMs);
+        if (denial !== undefined) throw this.budgetError(denial, operation, externalId, context);
+      }
+      const remaining = deadline - Date.now();
       let retryDelay: number | undefined;
       try {
         return await this.limit.run(async () => {
@@ -101,7 +124,35 @@ export class CallPolicy<TContext> {
     }
   }
 
+  /** Refused by the budget: a pause is the circuit being open; exhaustion is reported once per window, not per call. */
+  private budgetError(denial: BudgetDenial, operation: OrqOperation, externalId: string, context: TContext | undefined): OrqUnavailableError {
+    if (denial.reason === 'paused') return this.pausedError(denial.waitMs, externalId);
+    const { calls, windowMs } = this.config.budget as { calls: number; windowMs: number };
+    const error = new OrqUnavailableError(
+      `The call budget (${calls} calls to orq per ${windowMs} ms${this.config.store === undefined ? ' in this process' : ' across the fleet'}) ` +
+        `had no room for the ${operation} of user ${JSON.stringify(externalId)} before its deadline; it is tried again on a later request. ` +
+        'Raise `budget.calls` if your orq plan allows more.',
+      'budget', externalId,
+    );
+    const now = Date.now();
+    if (now - this.budgetReportedAt >= windowMs) {
+      this.budgetReportedAt = now;
+      this.reporter.report(error, context);
+    } else {
+      this.reporter.markReported(error);
+    }
+    return error;
+  }
+
+  private pausedError(pauseMs: number, externalId: string | undefined): OrqUnavailableError {
+    return new OrqUnavailableError(
+      `orq rate-limited this workspace (HTTP 429); calls to orq are paused on every instance for about ${Math.ceil(pauseMs / 1000)} s; meanwhile requests go on without new identities.`,
+      'circuit-open', externalId,
+    );
+  }
+
   circuitOpenError(externalId: string): OrqUnavailableError {
+    if (this.breaker.state !== 'open' && this.budget !== undefined && this.budget.pausedForMs > 0) return this.pausedError(this.budget.pausedForMs, externalId);
     return new OrqUnavailableError(
       `Calls to orq are paused after repeated failures (about ${Math.ceil(this.breaker.retryInMs / 1000)} s left); the request goes on without an identity.`,
       'circuit-open', externalId,
@@ -132,6 +183,7 @@ export class CallPolicy<TContext> {
       error.kind === 'rate-limited' ? (retryAfterMs ?? this.config.cooldownMs)
       : error.kind === 'unauthorized' ? this.config.cooldownMs
       : undefined;
+    if (error.kind === 'rate-limited') this.budget?.pause(pauseMs as number);
     if (this.breaker.recordFailure(ticket, pauseMs)) {
       const pause = Math.ceil(this.breaker.retryInMs / 1000);
       const capped =

@@ -6,3 +6,4 @@ export { OrqApiError, type OrqFailureKind, type OrqOperation } from './orq-api-e
 export { IdentityMismatchError } from './identity-mismatch-error.js';
 export { OrqUnavailableError, type UnavailableReason } from './orq-unavailable-error.js';
 export { RepeatedFailuresError } from './repeated-failures-error.js';
+export { SharedStoreError } from './shared-store-error.js';

@@ -7,7 +7,8 @@ export type OrqIdentityErrorCode =
   | 'ORQ_IDENTITY_MISMATCH'
   | 'ORQ_IDENTITY_UNAVAILABLE'
   | 'ORQ_IDENTITY_GET_USER_FAILED'
-  | 'ORQ_IDENTITY_REPEATED_FAILURES';
+  | 'ORQ_IDENTITY_REPEATED_FAILURES'
+  | 'ORQ_IDENTITY_SHARED_STORE_UNAVAILABLE';
 
 export interface OrqIdentityErrorOptions {
   code: OrqIdentityErrorCode;

@@ -1,8 +1,11 @@
 // What a request gets when its identity could not be had in time: 503, through Express's error handling.
 import { OrqIdentityError } from './orq-identity-error.js';
 
-/** `overloaded`: more calls already wait than `maxQueue`, so this lookup failed at once without a call. */
-export type UnavailableReason = 'timeout' | 'circuit-open' | 'failed' | 'closed' | 'overloaded';
+/**
+ * `overloaded`: more calls already wait than `maxQueue`, so this lookup failed at once without a call.
+ * `budget`: the call budget (`budget` option) had no room for the call before its deadline.
+ */
+export type UnavailableReason = 'timeout' | 'circuit-open' | 'failed' | 'closed' | 'overloaded' | 'budget';
 
 /**
  * Passed to `next(err)` when `failOpen` is false (its `status`, 503, is what Express's default error handler

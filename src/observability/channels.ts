@@ -7,7 +7,7 @@ import type { OrqFailureKind, OrqOperation } from '../errors/orq-api-error.js';
 /** How one call to orq ended: answered (`ok`, or `not-found` for a retrieve's 404), or how it failed. */
 export type OrqCallOutcome = 'ok' | 'not-found' | OrqFailureKind | 'unexpected';
 
-/** Published on `express-orq-identity:call` after every call sent to orq (each retry is a call). */
+/** Published on `express-orq-identity:call` after every call to orq (each retry is a call; `not-sent` ones never left the process). */
 export interface OrqCallEvent {
   operation: OrqOperation;
   outcome: OrqCallOutcome;

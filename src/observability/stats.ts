@@ -5,9 +5,12 @@ import { OrqApiError } from '../errors/orq-api-error.js';
 import { callChannel, lookupChannel, type OrqCallOutcome, type OrqLookupOutcome } from './channels.js';
 
 const operations: readonly OrqOperation[] = ['retrieve', 'create', 'update'];
-const callOutcomes: readonly OrqCallOutcome[] = [
-  'ok', 'not-found', 'http', 'rate-limited', 'unauthorized', 'network', 'timeout', 'invalid-response', 'unexpected',
-];
+// A record, not a list: a failure kind added to OrqFailureKind fails to compile here until stats() counts it.
+const callOutcomeSet: Record<OrqCallOutcome, true> = {
+  ok: true, 'not-found': true, http: true, 'rate-limited': true, unauthorized: true, network: true, timeout: true,
+  'invalid-response': true, 'not-sent': true, unexpected: true,
+};
+const callOutcomes = Object.keys(callOutcomeSet) as OrqCallOutcome[];
 
 /** A snapshot of one middleware's (or resolver's) state and counters since it was created. */
 export interface OrqIdentityStats {
@@ -30,7 +33,7 @@ export interface OrqIdentityStats {
     created: number;
     failed: number;
   };
-  /** Calls sent to orq, by operation and outcome (each retry counts). */
+  /** Calls to orq, by operation and outcome (each retry counts; `not-sent` ones never left the process). */
   calls: Record<OrqOperation, Record<OrqCallOutcome, number>>;
   queue: {
     /** Calls to orq in flight now. */
@@ -38,6 +41,7 @@ export interface OrqIdentityStats {
     /** Calls waiting for one of `maxConcurrency` slots. */
     queued: number;
     maxConcurrency: number;
+    maxQueue: number;
   };
   circuit: {
     state: BreakerState;
@@ -56,6 +60,7 @@ export interface LiveFigures {
   inFlight: number;
   queued: number;
   maxConcurrency: number;
+  maxQueue: number;
   circuit: BreakerState;
   retryInMs: number;
   backgroundTasks: number;
@@ -107,7 +112,7 @@ export class StatsCounters {
         ...this.lookupOutcomes,
       },
       calls,
-      queue: { inFlight: live.inFlight, queued: live.queued, maxConcurrency: live.maxConcurrency },
+      queue: { inFlight: live.inFlight, queued: live.queued, maxConcurrency: live.maxConcurrency, maxQueue: live.maxQueue },
       circuit: { state: live.circuit, retryInMs: live.retryInMs },
       backgroundTasks: live.backgroundTasks,
     };

@@ -109,6 +109,7 @@ export async function startOrqEmulator(options: OrqEmulatorOptions = {}): Promis
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const at = Date.now();
     const request = await parseRequest(req);
     if (options.decodeEncodedSlashes === true) request.path = request.path.replace(/%2F/gi, '/');
     const route = classifyLlmRoute(request.method, request.path) ?? classifyIdentityRoute(request.method, request.path);
@@ -119,6 +120,7 @@ export async function startOrqEmulator(options: OrqEmulatorOptions = {}): Promis
       ...recorded,
       operation: route.operation,
       status: replyStatus(reply),
+      at,
       ...(identity === undefined ? {} : { identity }),
       ...(streamed === undefined ? {} : { streamed }),
     });

@@ -16,13 +16,15 @@ export interface EmulatorCall {
   /** Parsed JSON body; the raw text when it is not JSON; undefined when empty. */
   readonly body: unknown;
   readonly status: CallStatus;
+  /** When the request arrived (epoch ms): how a test checks what orq saw per time window. */
+  readonly at: number;
   /**
    * LLM calls (invoke, chat, responses) only: who the gateway attributes the call to, however the identity
    * came (body `identity`, `orq.identity`, or the `X-ORQ-IDENTITY-ID` header); undefined when it had none.
    */
-  readonly identity?: CallIdentity;
+  readonly identity?: CallIdentity | undefined;
   /** LLM calls only: true when the call asked for a stream and was answered with server-sent events. */
-  readonly streamed?: boolean;
+  readonly streamed?: boolean | undefined;
 }
 
 export interface ParsedRequest {

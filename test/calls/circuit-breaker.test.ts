@@ -81,4 +81,67 @@ describe('CircuitBreaker', () => {
     breaker.release('probe');
     expect(breaker.tryAcquire()).toBe('probe');
   });
+
+  it('goes through two open → half-open cycles: after a successful probe, the next opening lets a new probe out', () => {
+    const { breaker, clock } = breakerAt({ failureThreshold: 2, cooldownMs: 1_000 });
+    breaker.recordFailure('closed');
+    expect(breaker.recordFailure('closed')).toBe(true);
+    clock.now = 1_000;
+    expect(breaker.tryAcquire()).toBe('probe');
+    breaker.recordSuccess('probe');
+    expect(breaker.state).toBe('closed');
+
+    // The success reset the count: one failure is not enough to open again.
+    expect(breaker.recordFailure('closed')).toBe(false);
+    expect(breaker.recordFailure('closed')).toBe(true);
+    expect(breaker.state).toBe('open');
+    clock.now = 2_000;
+    expect(breaker.state).toBe('half-open');
+    expect(breaker.tryAcquire()).toBe('probe');
+    expect(breaker.tryAcquire()).toBeUndefined();
+    breaker.recordSuccess('probe');
+    expect(breaker.tryAcquire()).toBe('closed');
+  });
+
+  it('a late failure below the threshold does not free the probe slot either', () => {
+    const { breaker, clock } = breakerAt({ failureThreshold: 5, cooldownMs: 1_000 });
+    breaker.recordFailure('closed', 5_000);
+    clock.now = 5_000;
+    expect(breaker.tryAcquire()).toBe('probe');
+    expect(breaker.recordFailure('closed')).toBe(false);
+    expect(breaker.tryAcquire()).toBeUndefined();
+  });
+
+  it('a late failure while a long pause runs does not shorten it to a cooldown', () => {
+    const { breaker, clock } = breakerAt({ failureThreshold: 1, cooldownMs: 1_000 });
+    expect(breaker.recordFailure('closed', 30_000)).toBe(true);
+    expect(breaker.recordFailure('closed')).toBe(false);
+    clock.now = 1_000;
+    expect(breaker.state).toBe('open');
+    expect(breaker.retryInMs).toBe(29_000);
+    clock.now = 30_000;
+    expect(breaker.state).toBe('half-open');
+  });
+
+  it('a late success while open does not reset the failure count: later late failures still extend the pause', () => {
+    const { breaker, clock } = breakerAt({ failureThreshold: 2, cooldownMs: 1_000 });
+    breaker.recordFailure('closed');
+    breaker.recordFailure('closed');
+    clock.now = 500;
+    breaker.recordSuccess('closed');
+    clock.now = 900;
+    expect(breaker.recordFailure('closed')).toBe(false);
+    clock.now = 1_000;
+    expect(breaker.state).toBe('open');
+    expect(breaker.retryInMs).toBe(900);
+  });
+
+  it('releasing a call that was not the probe leaves the probe slot taken', () => {
+    const { breaker, clock } = breakerAt({ failureThreshold: 1, cooldownMs: 10 });
+    breaker.recordFailure('closed');
+    clock.now = 10;
+    expect(breaker.tryAcquire()).toBe('probe');
+    breaker.release('closed');
+    expect(breaker.tryAcquire()).toBeUndefined();
+  });
 });

@@ -22,7 +22,7 @@ describe('examples/production', () => {
       orqIdentity: {
         cache: { size: 1, max: 10_000, hits: 0, misses: 1 },
         circuit: { state: 'closed', retryInMs: 0 },
-        queue: { inFlight: 0, queued: 0, maxConcurrency: 16 },
+        queue: { inFlight: 0, queued: 0, maxConcurrency: 16, maxQueue: 1_000 },
         lookupsInFlight: 0,
         failedLookups: 0,
       },

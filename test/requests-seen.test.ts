@@ -1,12 +1,12 @@
-// The silent mistake: orqIdentity before the auth layer. Requests that look signed in but never yield a user
-// get one process warning with the fix; a working setup, and public traffic, get none.
+// Which requests the middleware sees: skip(req) leaves some alone entirely, and the silent mistake of orqIdentity
+// before the auth layer (requests that look signed in but never yield a user) gets one warning with the fix.
 import express5 from 'express';
 import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { orqIdentity, type OrqIdentityMiddleware } from '../src/index.js';
+import { defaultGetUser, orqIdentity, type OrqIdentityMiddleware } from '../src/index.js';
 import { anonymousStreakLimit } from '../src/misplaced-middleware.js';
-import { expressVersions, startEmulator } from './helpers.js';
+import { expressVersions, startApp, startEmulator } from './helpers.js';
 
 /** A bearer-token auth layer standing in for passport/express-jwt: `Authorization: Bearer <id>` → req.user. */
 const auth: RequestHandler = (req: Request, _res: Response, next: NextFunction) => {
@@ -87,7 +87,7 @@ describe.each(expressVersions)('misplaced middleware under %s', (_name, express)
     const app = express();
     app.use(identity);
     app.get('/x', (_req, res) => res.json({}));
-    await sendMany(app, anonymousStreakLimit * 2, { cookie: 'theme=dark; lang=en' });
+    await sendMany(app, anonymousStreakLimit * 2, { cookie: 'theme=dark; lang=en; XSRF-TOKEN=abc; _csrf=def' });
     expect(warnings).toEqual([]);
     await identity.close();
   });
@@ -116,4 +116,39 @@ it('is not fooled by skip: skipped requests are not counted', async () => {
   await sendMany(app, anonymousStreakLimit * 2, { authorization: 'Bearer x' });
   expect(warnings).toEqual([]);
   await identity.close();
+});
+
+describe.each(expressVersions)('skip under %s', (_name, express) => {
+  it('passes skipped requests straight on, without reading the user or calling orq', async () => {
+    const asked: string[] = [];
+    const { app, emulator, whoami, errors } = await startApp({
+      express,
+      middleware: {
+        skip: (req: Request) => req.path === '/healthz',
+        getUser: (req: Request) => {
+          asked.push(req.path);
+          return defaultGetUser(req);
+        },
+      },
+    });
+    app.get('/healthz', (req, res) => {
+      res.json({ identity: req.orqIdentity ?? null });
+    });
+
+    const skipped = await request(app).get('/healthz').set('x-user', 'monitor').expect(200);
+    expect(skipped.body).toEqual({ identity: null });
+    expect(asked).toEqual([]);
+    expect(emulator.count()).toBe(0);
+
+    const served = await whoami('monitor').expect(200);
+    expect(served.body.identity).toMatchObject({ externalId: 'monitor' });
+    expect(asked).toEqual(['/whoami']);
+    expect(errors).toEqual([]);
+  });
+});
+
+it('refuses a skip that is not a function, at start-up', () => {
+  expect(() => orqIdentity({ apiKey: 'k', skip: '/healthz' as never })).toThrow(
+    /orqIdentity: invalid option `skip`, received `'\/healthz'`; pass a function/,
+  );
 });

@@ -1,0 +1,143 @@
+// The call budget: a rolling window per process, fleet-wide on a real Redis, with priorities and a shared pause.
+import { describe, expect, it } from 'vitest';
+import { CallBudget, type CallPriority } from '../../src/calls/budget.js';
+import { commandFunction, guardErrorEvents, type SendCommand } from '../../src/store/command.js';
+import { RedisStore } from '../../src/store/redis-store.js';
+import { connectClient, describeRedis, startRedis, type RedisServer } from '../redis.js';
+
+/** The most grants inside any window of `windowMs` (a call at t counts in [t, t + windowMs)). */
+function busiestWindow(times: readonly number[], windowMs: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let start = 0, end = 0; end < sorted.length; end++) {
+    while ((sorted[end] as number) - (sorted[start] as number) >= windowMs) start++;
+    most = Math.max(most, end - start + 1);
+  }
+  return most;
+}
+
+async function grantTimes(budgets: readonly CallBudget[], count: number, priority: CallPriority, deadlineMs: number): Promise<{ granted: number[]; denied: number }> {
+  const granted: number[] = [];
+  let denied = 0;
+  const deadline = Date.now() + deadlineMs;
+  await Promise.all(Array.from({ length: count }, async (_, index) => {
+    const budget = budgets[index % budgets.length] as CallBudget;
+    const denial = await budget.acquire(priority, deadline);
+    if (denial === undefined) granted.push(Date.now());
+    else denied += 1;
+  }));
+  return { granted, denied };
+}
+
+describe('call budget in one process', () => {
+  it('never grants more than `calls` in any rolling window, and grants the rest as the window moves', async () => {
+    const budget = new CallBudget({ calls: 5, windowMs: 300 });
+    const { granted, denied } = await grantTimes([budget], 12, 'lookup', 2_000);
+    expect(denied).toBe(0);
+    expect(granted).toHaveLength(12);
+    expect(busiestWindow(granted, 300)).toBeLessThanOrEqual(5);
+  });
+
+  it('gives up at once, without waiting, when room will not come before the deadline', async () => {
+    const budget = new CallBudget({ calls: 2, windowMs: 10_000 });
+    await grantTimes([budget], 2, 'lookup', 100);
+    const started = Date.now();
+    expect(await budget.acquire('lookup', Date.now() + 500)).toMatchObject({ reason: 'exhausted', waitMs: expect.any(Number) });
+    expect(Date.now() - started).toBeLessThan(50);
+  });
+
+  it.each([
+    ['lookup', 10],
+    ['sync', 7],
+    ['background', 5],
+  ] as const)('lets %s calls use %i of 10: background work keeps headroom for new users', async (priority, allowed) => {
+    const budget = new CallBudget({ calls: 10, windowMs: 60_000 });
+    const { granted } = await grantTimes([budget], 12, priority, 50);
+    expect(granted).toHaveLength(allowed);
+    if (priority === 'background') expect(await budget.acquire('lookup', Date.now() + 10)).toBeUndefined();
+  });
+
+  it('a 429 pauses every call until Retry-After', async () => {
+    const pauses: string[] = [];
+    const budget = new CallBudget({ calls: 100, windowMs: 1_000, onPause: (ms, source) => pauses.push(`${source} ${ms}`) });
+    budget.pause(200);
+    const started = Date.now();
+    // Refused at once, however long the caller could wait: requests go on without identities during a pause.
+    expect(await budget.acquire('lookup', Date.now() + 5_000)).toMatchObject({ reason: 'paused', waitMs: expect.any(Number) });
+    expect(Date.now() - started).toBeLessThan(50);
+    expect(budget.pausedForMs).toBeGreaterThan(100);
+    await new Promise((resolve) => setTimeout(resolve, 210));
+    expect(await budget.acquire('lookup', Date.now() + 50)).toBeUndefined();
+    expect(pauses).toEqual(['local 200']);
+  });
+});
+
+describeRedis('call budget across a fleet on Redis', () => {
+  async function fleet(size: number, redis: RedisServer, calls: number, windowMs: number, sends?: SendCommand[]) {
+    const budgets: CallBudget[] = [];
+    const pauses: string[] = [];
+    for (let i = 0; i < size; i++) {
+      const client = await connectClient(i % 2 === 0 ? 'node-redis' : 'ioredis', redis);
+      const send = commandFunction(client) as SendCommand;
+      sends?.push(send);
+      const store = new RedisStore({ send, prefix: 'test:', scope: 'ws', commandTimeoutMs: 200, report: () => undefined });
+      guardErrorEvents(client, (error) => store.connectionError(error));
+      budgets.push(new CallBudget({ calls, windowMs, store, onPause: (ms, source) => pauses.push(`${i} ${source}`) }));
+    }
+    return { budgets, pauses };
+  }
+
+  it('four instances together never pass `calls` in any window (one rolling window on Redis TIME)', async () => {
+    const redis = await startRedis();
+    const { budgets } = await fleet(4, redis, 10, 500);
+    const { granted, denied } = await grantTimes(budgets, 40, 'lookup', 4_000);
+    expect(denied).toBe(0);
+    expect(busiestWindow(granted, 500)).toBeLessThanOrEqual(10);
+    // Fixed windows would let up to 2 × calls through around a boundary; a rolling one spreads them out.
+    expect(Math.max(...granted) - Math.min(...granted)).toBeGreaterThanOrEqual(3 * 500);
+  });
+
+  it('background work on any instance leaves the fleet headroom for new users', async () => {
+    const redis = await startRedis();
+    const { budgets } = await fleet(2, redis, 10, 60_000);
+    expect((await grantTimes(budgets, 10, 'background', 50)).granted).toHaveLength(5);
+    expect((await grantTimes(budgets, 10, 'lookup', 50)).granted).toHaveLength(5);
+  });
+
+  it('a 429 on one instance pauses them all, each told once', async () => {
+    const redis = await startRedis();
+    const { budgets, pauses } = await fleet(3, redis, 100, 1_000);
+    const [first, second, third] = budgets as [CallBudget, CallBudget, CallBudget];
+    first.pause(400);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await second.acquire('lookup', Date.now() + 50)).toMatchObject({ reason: 'paused' });
+    expect(await second.acquire('lookup', Date.now() + 50)).toMatchObject({ reason: 'paused' });
+    expect(second.pausedForMs).toBeGreaterThan(200);
+    expect(await third.acquire('lookup', Date.now() + 2_000)).toMatchObject({ reason: 'paused' });
+    await new Promise((resolve) => setTimeout(resolve, 420));
+    expect(await third.acquire('lookup', Date.now() + 50)).toBeUndefined();
+    expect(pauses.sort()).toEqual(['0 local', '1 fleet', '2 fleet']);
+  });
+
+  it('with Redis gone each instance keeps to its share of the fleet it last saw', async () => {
+    const redis = await startRedis();
+    const { budgets } = await fleet(4, redis, 20, 60_000);
+    // Twice, so that every instance has heard of all four.
+    await grantTimes(budgets, 4, 'lookup', 100);
+    await grantTimes(budgets, 4, 'lookup', 100);
+    await redis.kill();
+    const [first] = budgets as [CallBudget];
+    // 20 calls over the 4 instances seen: 5 each, two already used.
+    expect((await grantTimes([first], 10, 'lookup', 50)).granted).toHaveLength(3);
+  });
+
+  it('counts the fleet in one sorted set under the workspace hash tag', async () => {
+    const redis = await startRedis();
+    const { budgets } = await fleet(1, redis, 5, 1_000);
+    await grantTimes(budgets, 3, 'lookup', 100);
+    const keys = await redis.command('KEYS', '*');
+    expect(keys).toContain('test:{ws}:budget');
+    expect(keys).toContain('test:{ws}:instances');
+    expect(await redis.command('ZCARD', 'test:{ws}:budget')).toBe(':3\r\n');
+  });
+});
