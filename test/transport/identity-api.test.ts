@@ -177,6 +177,8 @@ describe('the fetch transport on answers orq should not give', () => {
     const api = createFetchIdentityApi({ apiKey: 'k', serverURL: orq.url });
     const error = await failure(api.retrieve('u', second));
     expect(error).toMatchObject({ kind: 'http', statusCode: 500, message: expect.stringMatching(/HTTP 500: x{200}…\.$/) });
+    // Only an excerpt travels on: the cause is a redacted copy without the body.
+    expect(inspect(error, { depth: 5 }).length).toBeLessThan(4_096);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(finished).toBe(false);
     expect(sent).toBeLessThan(8_000_000);
