@@ -31,8 +31,8 @@ export interface OrqIdentityOptions extends Omit<IdentityResolverOptions<Request
   context?: boolean | undefined;
   /** Requests for which to do nothing at all (health checks, static files): no `getUser`, no lookup, nothing attached. Synchronous; a throw goes to Express's error handling. Without it no request is skipped. Defaults to `undefined`. */
   skip?: ((req: Request) => boolean) | undefined;
-  /** Receives every failure and every skipped user, with the request it concerns. Defaults to one concise `console.warn` line per event. */
-  onError?: ((error: OrqIdentityError, req: Request) => void) | undefined;
+  /** Receives every failure and every skipped user, with the request it concerns (`undefined` for reports that concern no request: the shared store failing, a fleet-wide pause). Defaults to one concise `console.warn` line per event. */
+  onError?: ((error: OrqIdentityError, req: Request | undefined) => void) | undefined;
 }
 
 /** The middleware, with a way to shut down cleanly. */

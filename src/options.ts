@@ -66,8 +66,8 @@ export interface IdentityResolverOptions<TContext = undefined> {
   syncProfile?: boolean | undefined;
   /** Fetch the identity's 30-day usage (`include_metrics`) and refresh it at most every `refreshMs`. Defaults to `false` (`refreshMs` defaults to `60_000`). */
   metrics?: boolean | { refreshMs?: number | undefined } | undefined;
-  /** Receives every failure and every skipped user. Defaults to one concise `console.warn` line per event. */
-  onError?: ((error: OrqIdentityError, context: TContext) => void) | undefined;
+  /** Receives every failure and every skipped user, with the `context` it concerns (`undefined` for reports that concern none: the shared store failing, a fleet-wide pause). Defaults to one concise `console.warn` line per event. */
+  onError?: ((error: OrqIdentityError, context: TContext | undefined) => void) | undefined;
 }
 
 /** The filled-in, checked form of IdentityResolverOptions. */
@@ -92,7 +92,7 @@ export interface ResolverConfig<TContext> {
   failureMemoryMs: number;
   syncProfile: boolean;
   metricsRefreshMs: number | undefined;
-  onError: (error: OrqIdentityError, context: TContext) => void;
+  onError: (error: OrqIdentityError, context: TContext | undefined) => void;
 }
 
 export const resolverOptionNames = [
@@ -139,9 +139,14 @@ export function resolveResolverConfig<TContext>(
   if (serverURL !== undefined) check.url('serverURL', serverURL);
 
   const breaker = options.circuitBreaker ?? {};
-  if (typeof breaker === 'object' && breaker !== null) check.knownInside('circuitBreaker', breaker, ['failureThreshold', 'cooldownMs']);
+  if (typeof breaker !== 'object' || breaker === null) check.fail('circuitBreaker', breaker, 'pass `{ failureThreshold, cooldownMs }`');
+  check.knownInside('circuitBreaker', breaker, ['failureThreshold', 'cooldownMs']);
   const metrics = options.metrics ?? false;
-  if (typeof metrics === 'object' && metrics !== null) check.knownInside('metrics', metrics, ['refreshMs']);
+  // Only a boolean or an object: a `0` or `'false'` must not quietly turn the refreshes (one call per user a minute) on.
+  if (typeof metrics !== 'boolean' && (typeof metrics !== 'object' || metrics === null)) check.fail('metrics', metrics, 'pass `true`, `false` or `{ refreshMs }`');
+  if (typeof metrics === 'object') check.knownInside('metrics', metrics, ['refreshMs']);
+  const shared: unknown = options.shared;
+  if (typeof shared === 'object' && shared !== null) check.knownInside('shared', shared, ['redis', 'prefix', 'commandTimeoutMs', 'namespace']);
   const onError = neverThrowing(check.func('onError', options.onError) ?? defaultOnError);
   const lifetimes = cacheLifetimes(check, options.cache);
   const config: ResolverConfig<TContext> = {
@@ -151,7 +156,7 @@ export function resolveResolverConfig<TContext>(
     caller,
     cache: makeCache(check, options.cache, lifetimes.staleMs),
     ...lifetimes,
-    store: makeSharedStore(check, options.shared, clientCredentials(client, apiKey, serverURL), (error) => onError(error, undefined as TContext)),
+    store: makeSharedStore(check, options.shared, clientCredentials(client, apiKey, serverURL), (error) => onError(error, undefined)),
     budget: makeBudget(check, options.budget),
     lookupTimeoutMs: check.milliseconds('lookupTimeoutMs', options.lookupTimeoutMs, 10_000),
     maxConcurrency: check.count('maxConcurrency', options.maxConcurrency, 16, 1),
@@ -178,7 +183,12 @@ function clientCredentials(client: OrqClient | undefined, apiKey: unknown, serve
 }
 
 function cacheLifetimes(check: OptionChecker, cache: IdentityResolverOptions<unknown>['cache']): { freshMs: number; staleMs: number } {
-  const given: CacheOptions = cache === undefined || cache instanceof LRUCache || typeof cache !== 'object' || cache === null ? {} : cache;
+  if (cache instanceof LRUCache) {
+    // The app's own cache: its ttl is the usable period (as documented), so entries we set never outlive it.
+    const staleMs = cache.ttl > 0 ? cache.ttl : 604_800_000;
+    return { freshMs: Math.min(3_600_000, staleMs), staleMs };
+  }
+  const given: CacheOptions = cache === undefined || typeof cache !== 'object' || cache === null ? {} : cache;
   let freshFallback = 3_600_000;
   if (given.ttl !== undefined) {
     freshFallback = check.milliseconds('cache.ttl', given.ttl, 600_000);
@@ -199,6 +209,7 @@ function makeBudget(check: OptionChecker, budget: unknown): { calls: number; win
   if (budget === undefined) return { calls: 60, windowMs: 60_000 };
   if (budget === null || typeof budget !== 'object') check.fail('budget', budget, 'pass `{ calls, windowMs }`, e.g. `budget: { calls: 60, windowMs: 60_000 }`, or `false` for none');
   const given = budget as Partial<BudgetOptions>;
+  check.knownInside('budget', given, ['calls', 'windowMs']);
   if (given.calls === undefined) check.fail('budget.calls', given.calls, 'pass the most calls to orq per window, e.g. `calls: 60`');
   return {
     calls: check.count('budget.calls', given.calls, 60, 1),
@@ -207,8 +218,8 @@ function makeBudget(check: OptionChecker, budget: unknown): { calls: number; win
 }
 
 /** A throwing onError must not take a request down with it: the throw is written to stderr instead. */
-function neverThrowing<TContext>(onError: (error: OrqIdentityError, context: TContext) => void) {
-  return (error: OrqIdentityError, context: TContext): void => {
+function neverThrowing<TContext>(onError: (error: OrqIdentityError, context: TContext | undefined) => void) {
+  return (error: OrqIdentityError, context: TContext | undefined): void => {
     try {
       onError(error, context);
     } catch (hookError) {
@@ -218,7 +229,13 @@ function neverThrowing<TContext>(onError: (error: OrqIdentityError, context: TCo
 }
 
 function makeCache(check: OptionChecker, cache: IdentityResolverOptions<unknown>['cache'], ttl: number): LRUCache<string, OrqIdentity> {
-  if (cache instanceof LRUCache) return cache;
+  if (cache instanceof LRUCache) {
+    // lru-cache throws on every set of a byte-bounded cache that cannot size entries: say so now, not per lookup.
+    if (cache.maxSize > 0 && cache.sizeCalculation === undefined) {
+      check.fail('cache', 'an LRUCache with maxSize and no sizeCalculation', 'give it a `sizeCalculation`, or drop `maxSize`');
+    }
+    return cache;
+  }
   const given = cache ?? {};
   if (typeof given !== 'object' || given === null) check.fail('cache', given, 'pass `{ max, freshMs, staleMs }` or an LRUCache');
   check.knownInside('cache', given, ['max', 'freshMs', 'staleMs', 'ttl', 'maxBytes', 'maxEntryBytes']);

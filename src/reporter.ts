@@ -31,7 +31,7 @@ export class Reporter<TContext> {
   private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly onError: (error: OrqIdentityError, context: TContext) => void,
+    private readonly onError: (error: OrqIdentityError, context: TContext | undefined) => void,
     memory: { max: number; ttl: number } | undefined,
   ) {
     this.recent = memory === undefined ? undefined : new LRUCache(memory);
@@ -49,7 +49,7 @@ export class Reporter<TContext> {
     }
     if (tally.reported < reportBurst) {
       tally.reported += 1;
-      this.onError(error, context as TContext);
+      this.onError(error, context);
       return;
     }
     tally.counted += 1;
@@ -74,7 +74,7 @@ export class Reporter<TContext> {
     const summary = new RepeatedFailuresError(tally.counted, Math.max(1, Date.now() - tally.startedAt), tally.last);
     tally.counted = 0;
     reportedErrors.add(summary);
-    this.onError(summary, tally.lastContext as TContext);
+    this.onError(summary, tally.lastContext);
   }
 
   /** Reports `error` unless one with the same `key` was reported within the window. */

@@ -223,21 +223,23 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
       this.counters.lookup(outcome, startedAt, this.joined.get(externalId) ?? 0);
       this.joined.delete(externalId);
     };
-    const lookup = this.lookupShared(checked, context, progress).then((stored) => this.refuseOversized(stored)).then(
-      ({ identity, fetchedAt }) => {
-        ended(progress.created ? 'created' : 'found');
+    // One chain with one catch: anything thrown after orq answered (an oversized identity, an app's own cache
+    // refusing the entry) is a failed lookup too, reported and remembered like an orq failure.
+    const lookup = this.lookupShared(checked, context, progress)
+      .then((stored) => {
+        const { identity, fetchedAt } = this.refuseOversized(stored);
         // An answer another instance fetched earlier is usable for what is left of its staleMs, not a whole new one.
         const usableMs = this.config.staleMs - (Date.now() - fetchedAt);
         this.cache.set(externalId, identity, usableMs < this.config.staleMs ? { ttl: Math.max(1, usableMs) } : undefined);
         this.updates.noteFetched(identity, fetchedAt);
         if (this.config.syncProfile) this.updates.syncProfile(identity, checked.user, context);
+        ended(progress.created ? 'created' : 'found');
         return identity;
-      },
-      (error: unknown) => {
+      })
+      .catch((error: unknown) => {
         ended('failed');
         throw this.failed(error, externalId, context);
-      },
-    );
+      });
     this.lookups.set(externalId, lookup);
     this.tasks.track(lookup.finally(() => this.lookups.delete(externalId)));
     return lookup;

@@ -270,7 +270,7 @@ describe('failure behaviour', () => {
 describe('createIdentityResolver without Express', () => {
   it('resolves users for background jobs, coalescing concurrent calls', async () => {
     const emulator = await startEmulator();
-    const errors: Array<[OrqIdentityError, string]> = [];
+    const errors: Array<[OrqIdentityError, string | undefined]> = [];
     const resolver = createIdentityResolver<string>({ client: orqClientFor(emulator), onError: (error, job) => errors.push([error, job]) });
 
     const [a, b] = await Promise.all([resolver.resolve('job-user', 'job-1'), resolver.resolve({ externalId: 'job-user' }, 'job-2')]);

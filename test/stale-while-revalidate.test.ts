@@ -1,6 +1,7 @@
 // Stale-while-revalidate: fresh for freshMs, then served at once while one background retrieve renews it, usable until staleMs.
+import { LRUCache } from 'lru-cache';
 import { describe, expect, it } from 'vitest';
-import { orqIdentity } from '../src/index.js';
+import { orqIdentity, type OrqIdentity } from '../src/index.js';
 import { eventually, startApp } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -74,5 +75,21 @@ describe('stale-while-revalidate cache', () => {
     [{ shared: { redis: 'redis://localhost' } }, /invalid option `shared\.redis`, received `'redis:\/\/localhost'`; pass a connected node-redis client/],
   ])('fails at start-up on %j', (options, message) => {
     expect(() => orqIdentity({ apiKey: 'k', ...(options as object) })).toThrow(message);
+  });
+});
+
+describe('the app\'s own LRUCache', () => {
+  it('keeps its ttl as the usable period: entries set by a lookup never outlive it', async () => {
+    const cache = new LRUCache<string, OrqIdentity>({ max: 100, ttl: 60_000 });
+    const { whoami, emulator } = await startApp({ middleware: { cache } });
+    emulator.seed({ externalId: 'own' });
+    await whoami('own').expect(200);
+    expect(cache.getRemainingTTL('own')).toBeGreaterThan(0);
+    expect(cache.getRemainingTTL('own')).toBeLessThanOrEqual(60_000);
+  });
+
+  it('is refused at start-up when bounded in bytes without a way to size entries (every set would throw)', () => {
+    const cache = new LRUCache<string, OrqIdentity>({ max: 100, maxSize: 1_000_000, sizeCalculation: undefined as never });
+    expect(() => orqIdentity({ apiKey: 'k', cache })).toThrow(/invalid option `cache`.*give it a `sizeCalculation`, or drop `maxSize`/);
   });
 });

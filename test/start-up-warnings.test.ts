@@ -35,6 +35,7 @@ describe('unknown option names', () => {
     [{ cache: { ttlMs: 1_000 } }, 'unknown option `cache.ttlMs` is ignored; did you mean `cache.ttl`?'],
     [{ circuitBreaker: { cooldown: 1_000 } }, 'unknown option `circuitBreaker.cooldown` is ignored; did you mean `circuitBreaker.cooldownMs`?'],
     [{ metrics: { refresh: 1_000 } }, 'unknown option `metrics.refresh` is ignored; did you mean `metrics.refreshMs`?'],
+    [{ budget: { calls: 10, window: 1_000 } }, 'unknown option `budget.window` is ignored; did you mean `budget.windowMs`?'],
     [{ colour: 'blue' }, 'unknown option `colour` is ignored'],
   ])('%j warns with the option meant', (options, message) => {
     const warnings = warningsOf(() => orqIdentity({ apiKey: 'k', ...(options as object) }));
@@ -48,6 +49,16 @@ describe('unknown option names', () => {
 
   it('says nothing about known names', () => {
     expect(warningsOf(() => orqIdentity({ apiKey: 'k', cache: { freshMs: 1_000, max: 5 }, skip: () => false }))).toEqual([]);
+  });
+});
+
+describe('option shapes refused at start-up', () => {
+  it.each([
+    [{ metrics: 0 }, /invalid option `metrics`, received `0`; pass `true`, `false` or `\{ refreshMs \}`/],
+    [{ metrics: 'false' }, /invalid option `metrics`, received `'false'`/],
+    [{ circuitBreaker: 5 }, /invalid option `circuitBreaker`, received `5`; pass `\{ failureThreshold, cooldownMs \}`/],
+  ])('%j', (options, message) => {
+    expect(() => orqIdentity({ apiKey: 'k', ...(options as object) })).toThrow(message);
   });
 });
 

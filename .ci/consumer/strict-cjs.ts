@@ -71,7 +71,7 @@ async function main(): Promise<void> {
 
   const resolver = createIdentityResolver<{ jobId: string }>({
     apiKey: process.env.ORQ_API_KEY,
-    onError: (error, job) => console.warn(job.jobId, error.code),
+    onError: (error, job) => console.warn(job?.jobId, error.code),
     cache: undefined,
   });
   const resolved = await resolver.resolve({ externalId: 'job-user', displayName: undefined }, { jobId: '1' }, undefined);

@@ -12,14 +12,14 @@ export interface SharedOptions {
    */
   redis: RedisClientLike;
   /** Prefix of every key. Defaults to `'orq-identity:'`. */
-  prefix?: string;
+  prefix?: string | undefined;
   /** The longest one Redis command may take before the store is skipped for a while. Defaults to `250`. */
-  commandTimeoutMs?: number;
+  commandTimeoutMs?: number | undefined;
   /**
    * Separates the keys of different orq workspaces. Defaults to a hash of the API key and server URL (the key
    * itself is never stored); pass your own when the client's key cannot be read (e.g. an `apiKey` function).
    */
-  namespace?: string;
+  namespace?: string | undefined;
 }
 
 export interface SharedConfig {
