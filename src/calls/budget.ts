@@ -36,6 +36,8 @@ export interface BudgetDenial {
 export class CallBudget {
   /** Grant times in this process, oldest first; at most `calls` of them are ever inside the window. */
   private readonly grants: number[] = [];
+  /** The fleet window's members of this process's recent grants, newest last, so a refused call can give one back. */
+  private readonly fleetGrants: string[] = [];
   private pausedUntil = 0;
   /** Calls waiting for room right now, by priority rank. */
   private readonly waiting: number[] = [0, 0, 0, 0];
@@ -89,6 +91,17 @@ export class CallBudget {
     }
   }
 
+  /**
+   * Gives back one grant taken by `acquire` whose call was then refused before it was sent (the queue full, the
+   * circuit taken by another probe): such a call cost orq nothing, so it must not cost the window either.
+   * Grants are alike, so the newest is the one given back.
+   */
+  refund(): void {
+    this.grants.pop();
+    const member = this.fleetGrants.pop();
+    if (member !== undefined) void this.options.store?.refundBudget(member);
+  }
+
   private waitingAbove(priority: CallPriority): boolean {
     for (let index = 0; index < rank[priority]; index++) if ((this.waiting[index] ?? 0) > 0) return true;
     return false;
@@ -113,6 +126,10 @@ export class CallBudget {
         this.instancesSeen = answer.instances;
         if (answer.granted) {
           this.record(this.now());
+          if (answer.member !== undefined) {
+            this.fleetGrants.push(answer.member);
+            if (this.fleetGrants.length > this.options.calls) this.fleetGrants.shift();
+          }
           return undefined;
         }
         if (answer.paused) {

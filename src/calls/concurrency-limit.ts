@@ -43,11 +43,16 @@ export class ConcurrencyLimit {
    * DeadlineExceededError, so queued lookups keep their deadline. An `urgent` task goes ahead of
    * the others: a lookup already under way (its create) finishes before new ones start.
    */
+  /** Why `run` would refuse a task now (the queue is full), or undefined when it would take it. */
+  refusal(urgent = false): QueueFullError | undefined {
+    if (this.active < this.max || urgent || this.queue.length - this.urgentCount < this.maxQueue) return undefined;
+    return new QueueFullError(`${this.queue.length} calls already wait for one of ${this.max} connection slots to orq`);
+  }
+
   run<T>(task: () => Promise<T>, waitMs: number, urgent = false): Promise<T> {
     if (this.active < this.max) return this.start(task);
-    if (!urgent && this.queue.length - this.urgentCount >= this.maxQueue) {
-      return Promise.reject(new QueueFullError(`${this.queue.length} calls already wait for one of ${this.max} connection slots to orq`));
-    }
+    const refused = this.refusal(urgent);
+    if (refused !== undefined) return Promise.reject(refused);
     return new Promise<T>((resolve, reject) => {
       const waiter: Waiter = {
         start: () => {

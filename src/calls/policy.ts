@@ -99,6 +99,7 @@ export class CallPolicy<TContext> {
       }
       const remaining = deadline - Date.now();
       let retryDelay: number | undefined;
+      let sent = false;
       try {
         return await this.limit.run(async () => {
           // Asked when the call leaves the queue: the circuit may have opened while it waited.
@@ -106,6 +107,7 @@ export class CallPolicy<TContext> {
           if (ticket === undefined) throw this.circuitOpenError(externalId);
           const budgetMs = Math.max(minimumCallMs, deadline - Date.now());
           const startedAt = performance.now();
+          sent = true;
           try {
             const result = await send({ timeoutMs: budgetMs });
             this.breaker.recordSuccess(ticket);
@@ -119,6 +121,9 @@ export class CallPolicy<TContext> {
           }
         }, remaining, urgent || attempt > 0);
       } catch (error) {
+        // Refused here (the queue full, its deadline passed in the queue, the circuit taken): the call never reached
+        // orq, so its grant goes back to the window instead of starving the users after it.
+        if (!sent) this.budget?.refund();
         if (error instanceof DeadlineExceededError) throw this.deadlineError(operation, externalId, error);
         if (error instanceof QueueFullError) throw this.overloadedError(operation, externalId, error);
         if (retryDelay === undefined || attempt >= this.config.retries || Date.now() + retryDelay + minimumCallMs > deadline) throw error;

@@ -26,6 +26,8 @@ export interface BudgetAnswer {
   paused: boolean;
   /** Instances that asked for budget in the last 5 minutes (this one included). */
   instances: number;
+  /** When granted: the grant's member in the window, to give it back with `refundBudget` if the call never goes. */
+  member?: string;
 }
 
 /** What the store answers when Redis failed or is being skipped: the caller goes on with this process alone. */
@@ -103,7 +105,13 @@ export class RedisStore {
     if (answer === unavailable) return unavailable;
     if (!Array.isArray(answer)) return this.malformed('budget script', answer);
     const [outcome, waitMs, instances] = answer.map(Number) as [number, number, number];
-    return { granted: outcome === 1, waitMs: Math.max(0, waitMs), paused: outcome === -1, instances: Math.max(1, instances || 1) };
+    const granted = outcome === 1;
+    return { granted, waitMs: Math.max(0, waitMs), paused: outcome === -1, instances: Math.max(1, instances || 1), ...(granted ? { member } : {}) };
+  }
+
+  /** Gives a grant back to the fleet's window: its call was refused here before it was sent. */
+  async refundBudget(member: string): Promise<void> {
+    await this.run(['ZREM', this.fleetKey('budget'), member]);
   }
 
   /** Pauses every instance's calls to orq for `pauseMs` (a 429's Retry-After). */

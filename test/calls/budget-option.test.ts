@@ -1,6 +1,7 @@
 // The `budget` option in one process: what orq receives, what requests see, and what onError gets.
 import { describe, expect, it } from 'vitest';
-import { startApp } from '../helpers.js';
+import { createIdentityResolver, OrqUnavailableError } from '../../src/index.js';
+import { startApp, startEmulator } from '../helpers.js';
 
 describe('budget option', () => {
   it('never lets more than `calls` calls reach orq in the window; the rest go on at once without identity, reported once', async () => {
@@ -23,5 +24,20 @@ describe('budget option', () => {
     await whoami('stranger').expect(200);
     expect(emulator.count()).toBe(2);
     expect((await whoami('known').expect(200)).body.identity?.externalId).toBe('known');
+  });
+
+  it('spends no budget on calls the full queue refuses: after an overload, new users still get their calls', async () => {
+    const emulator = await startEmulator({ latencyMs: 300 });
+    const resolver = createIdentityResolver({
+      apiKey: emulator.apiKey, serverURL: emulator.url, budget: { calls: 20, windowMs: 60_000 },
+      maxConcurrency: 1, maxQueue: 0, failureMemoryMs: 0, onError: () => undefined,
+    });
+    const outcomes = await Promise.all(
+      Array.from({ length: 16 }, (_, index) => resolver.resolve(`burst-${index}`).then(() => 'ok', (error: unknown) => (error as OrqUnavailableError).reason)),
+    );
+    expect(outcomes.filter((outcome) => outcome === 'overloaded').length).toBeGreaterThan(10);
+    // Before the fix each refused call had taken a grant: 16 users used the window's 16 lookup grants, and this one got 'budget'.
+    await expect(resolver.resolve('after-the-burst')).resolves.toMatchObject({ externalId: 'after-the-burst' });
+    await resolver.close();
   });
 });
