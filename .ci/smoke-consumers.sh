@@ -36,8 +36,7 @@ dir="$work/no-sdk"
 mkdir -p "$dir"
 printf '{ "name": "smoke-no-sdk", "private": true, "type": "module" }\n' > "$dir/package.json"
 cp "$root/.ci/consumer/smoke.mjs" "$root/.ci/consumer/smoke-types.ts" "$dir/"
-types_version=$(node -p "require('@types/express/package.json').version")
-(cd "$dir" && npm install --no-audit --no-fund --loglevel=error "$work/$tarball" "express@$express_version" "@types/express@$types_version" >/dev/null)
+(cd "$dir" && npm install --no-audit --no-fund --loglevel=error "$work/$tarball" "express@$express_version" "@types/express@$types_express_version" >/dev/null)
 if [[ -e "$dir/node_modules/@orq-ai/node" ]]; then echo "npm installed the optional peer @orq-ai/node" >&2; exit 1; fi
 (cd "$dir" && node smoke.mjs)
 (cd "$dir" && "$root/node_modules/.bin/tsc" --noEmit --strict --skipLibCheck false --module nodenext --moduleResolution nodenext --target es2022 --types node --typeRoots "$root/node_modules/@types" smoke-types.ts)

@@ -73,8 +73,7 @@ function burst(url: string, users: readonly string[], agent: http.Agent): Promis
 
 async function runConfig(config: Config): Promise<ColdResult> {
   const emulator = await startOrqEmulator({ latencyMs });
-  // No call budget: this scenario measures coalescing and latency of a burst, which a budget would spread over minutes.
-  const options = { budget: false, ...(config.maxConcurrency === undefined ? {} : { maxConcurrency: config.maxConcurrency }) };
+  const options = config.maxConcurrency === undefined ? {} : { maxConcurrency: config.maxConcurrency };
   const app = await startAppProcess('cold', { variant: 'orq', orq: { url: emulator.url, apiKey: emulator.apiKey, options } });
   // One keep-alive connection per user, opened beforehand with anonymous requests (no orq work), so the
   // burst measures the app and orq, not TCP handshakes or the listen backlog.

@@ -9,6 +9,7 @@ import {
   alternate, log, median, pairedRatio, quantile, ratioRow, round, settings, sleep, startAppProcess, userIds, userRequests, warmUsers,
   type AppHandle, type ScenarioResult, type Section,
 } from './lib.js';
+import { busiestWindow } from '../test/busiest-window.js';
 
 const instances = 4;
 const newUserCount = 100;
@@ -37,6 +38,16 @@ function sendToAll(fleet: FleetInstance[], users: string[]): Promise<Answer[]> {
   return Promise.all(users.flatMap((user) => fleet.map((instance) => instance.whoami(user))));
 }
 
+/** Waits until orq has received no call for 500 ms (at most 20 s): background lookups have finished. */
+async function settle(emulator: OrqEmulator): Promise<void> {
+  const started = Date.now();
+  let last = -1;
+  while (emulator.count() !== last && Date.now() - started < 20_000) {
+    last = emulator.count();
+    await sleep(500);
+  }
+}
+
 async function stopAll(fleet: FleetInstance[]): Promise<void> {
   await Promise.all(fleet.map((instance) => instance.stop()));
 }
@@ -44,14 +55,22 @@ async function stopAll(fleet: FleetInstance[]): Promise<void> {
 /** New users on all four at once; every instance restarted cold with Redis warm; then Redis killed under traffic. */
 async function newUsersAndRestart(redis: RedisServer, sections: Section[], goals: Goal[], data: Record<string, unknown>): Promise<void> {
   const emulator = await startOrqEmulator({ latencyMs: 20 });
-  const spec = { orqUrl: emulator.url, apiKey: emulator.apiKey, redisUrl: redis.url };
+  // No call budget here: these parts measure single flight and the store; the budget has its own part below.
+  // A 1 s Redis deadline instead of 250 ms: on this shared two-core box a load spike starves redis-server or an
+  // instance's event loop for longer than that, and the store is then skipped by design; here we measure the fleet.
+  const spec = { orqUrl: emulator.url, apiKey: emulator.apiKey, redisUrl: redis.url, shared: { commandTimeoutMs: 1_000 }, options: { budget: false } };
   try {
     log(`fleet: starting ${instances} instances`);
     const first = await startFleet(instances, spec);
-    await Promise.all(first.map((instance) => instance.whoami()));
+    // One user of its own per instance first: the SDK's first call loads and compiles its code (seconds on this box).
+    await Promise.all(first.map((instance, index) => instance.whoami(`fleet-warm-${index}`)));
+    await settle(emulator);
+    emulator.resetCalls();
     const users = userIds('fleet-new', newUserCount);
     log(`fleet: ${newUserCount} new users, each sent to all ${instances} instances at once`);
     const answers = await sendToAll(first, users);
+    // Requests that stopped waiting at timeoutMs leave their lookups running: count once they are all done.
+    await settle(emulator);
     const retrieves = emulator.count('retrieve');
     const creates = emulator.count('create');
     const duplicateCreates = emulator.calls.filter((call) => call.operation === 'create' && call.status !== 201).length;
@@ -59,7 +78,8 @@ async function newUsersAndRestart(redis: RedisServer, sections: Section[], goals
     sections.push({
       title: `Fleet: ${newUserCount} new users, every first request sent to all ${instances} instances at once`,
       notes: [
-        `${instances} app processes (Express 5 + orqIdentity, alternately node-redis and ioredis) on one redis-server and one emulator answering after 20 ms.`,
+        `${instances} app processes (Express 5 + orqIdentity, alternately node-redis and ioredis) on one redis-server and one emulator answering after 20 ms; ` +
+          '`budget: false` here and in the next two tables (the budget is measured on its own below); `shared.commandTimeoutMs: 1_000` in every part (this box\'s load spikes stall processes past the 250 ms default, and the store is then skipped by design).',
         'orq calls counted by the emulator; a duplicate create is any create that did not answer 201.',
       ],
       headers: ['retrieves per user', 'creates per user', 'duplicate creates', 'requests with identity', 'p50 ms', 'max ms'],
@@ -166,7 +186,7 @@ async function budgetBurst(redis: RedisServer, sections: Section[], goals: Goal[
   await redis.command('FLUSHALL');
   const emulator = await startOrqEmulator({ latencyMs: 20 });
   const timeoutMs = 2_000;
-  const fleet = await startFleet(instances, { orqUrl: emulator.url, apiKey: emulator.apiKey, redisUrl: redis.url, options: { budget, timeoutMs } });
+  const fleet = await startFleet(instances, { orqUrl: emulator.url, apiKey: emulator.apiKey, redisUrl: redis.url, shared: { commandTimeoutMs: 1_000 }, options: { budget, timeoutMs } });
   try {
     await Promise.all(fleet.map((instance) => instance.whoami()));
     const users = userIds('budget', budgetUsers);
@@ -192,6 +212,8 @@ async function budgetBurst(redis: RedisServer, sections: Section[], goals: Goal[
     }
     const times = emulator.calls.map((call) => call.at);
     const busiest = busiestWindow(times, budget.windowMs);
+    const storeReports = (await Promise.all(fleet.map((instance) => instance.stats())))
+      .flatMap((stats) => stats.errors).filter((error) => error.name === 'SharedStoreError').length;
     const registered = emulator.identities().length;
     const lastMs = Math.max(...registeredAt.values());
     const maxWait = Math.max(...waits);
@@ -200,7 +222,8 @@ async function budgetBurst(redis: RedisServer, sections: Section[], goals: Goal[
       title: `Fleet: call budget ${budget.calls} calls / ${budget.windowMs} ms, ${budgetUsers} new users over ${instances} instances`,
       notes: [
         'Each user without an identity yet sends one request per second to a random instance; the emulator logs each call\'s arrival time. ' +
-          `A new user costs 2 calls (retrieve + create), so the budget alone needs ≥ ${round(idealSec, 0)} s for all of them.`,
+          `A new user costs 2 calls (retrieve + create), so the budget alone needs ≥ ${round(idealSec, 0)} s for all of them. ` +
+          `Shared-store failures reported meanwhile: ${storeReports} (while an instance cannot reach Redis it keeps to its own share, so the fleet-wide bound holds only while Redis answers).`,
       ],
       headers: ['orq calls', 'most calls in any 2 s window', 'users registered', 'all served after s', 'requests', 'longest wait ms', 'failed'],
       rows: [[times.length, busiest, `${registered} / ${budgetUsers}`, round(lastMs / 1000, 1), waits.length, round(maxWait, 1),
@@ -211,22 +234,11 @@ async function budgetBurst(redis: RedisServer, sections: Section[], goals: Goal[
       met: busiest <= budget.calls && registered === budgetUsers && registeredAt.size === budgetUsers && maxWait <= timeoutMs + 100 && failed === 0,
       detail: `busiest window ${busiest}, ${registered}/${budgetUsers} registered, longest wait ${round(maxWait, 1)} ms`,
     });
-    data.budget = { ...budget, users: budgetUsers, orqCalls: times.length, busiest, registered, allServedMs: lastMs, maxWait, failed };
+    data.budget = { ...budget, users: budgetUsers, storeReports, orqCalls: times.length, busiest, registered, allServedMs: lastMs, maxWait, failed };
   } finally {
     await stopAll(fleet);
     await emulator.close();
   }
-}
-
-/** The most timestamps inside any window of `windowMs` (a call at t counts in [t, t + windowMs)). */
-function busiestWindow(times: readonly number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let most = 0;
-  for (let start = 0, end = 0; end < sorted.length; end++) {
-    while ((sorted[end] as number) - (sorted[start] as number) >= windowMs) start++;
-    most = Math.max(most, end - start + 1);
-  }
-  return most;
 }
 
 /**
@@ -255,7 +267,8 @@ async function steadyState(redis: RedisServer, sections: Section[], goals: Goal[
         const client = variant.shared ? new IORedis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 }) : undefined;
         if (client !== undefined) clients.push(client);
         resolvers.push(createIdentityResolver({
-          apiKey: emulator.apiKey, serverURL: emulator.url, cache: { freshMs: variant.freshMs, staleMs: hourMs * 24 * 7 },
+          // No budget: its window is real time, not scaled, and it would hold back the registrations of the warm-up.
+          apiKey: emulator.apiKey, serverURL: emulator.url, cache: { freshMs: variant.freshMs, staleMs: hourMs * 24 * 7 }, budget: false,
           ...(client === undefined ? {} : { shared: { redis: client } }), onError: () => undefined,
         }));
       }

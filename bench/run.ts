@@ -1,7 +1,8 @@
-// `npm run bench [-- scenario...]`: runs the scenarios (all five by default), prints tables, writes bench/results/latest.{json,md}
+// `npm run bench [-- scenario...]`: runs the scenarios (all seven by default), prints tables, writes bench/results/latest.{json,md}
 // (or, for a run of opt-in scenarios only, files named after them).
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { runAttribution } from './attribution.js';
 import { runColdPath } from './cold-path.js';
 import { runFleet } from './fleet.js';
 import { runHotPath } from './hot-path.js';
@@ -19,6 +20,7 @@ const scenarios: Record<string, () => Promise<ScenarioResult>> = {
   memory: runMemory,
   runtimes: runRuntimes,
   fleet: runFleet,
+  attribution: runAttribution,
 };
 /** Run only when named: they re-run the hot-path apps under --cpu-prof / valgrind (instructions: ~9 min). */
 const extras: Record<string, () => Promise<ScenarioResult>> = { profile: runProfile, instructions: runInstructions };

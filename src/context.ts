@@ -14,50 +14,66 @@ export interface OrqRequestUser {
   readonly metadata?: Readonly<Record<string, unknown>> | undefined;
 }
 
+const frameBrand = Symbol.for('express-orq-identity.request-frame');
+
 /**
- * What the async context holds for one request. Frozen: one frame may serve many requests (the cached
- * path reuses one per identity), and none may change what another sees.
+ * What the async context holds for a request whose user is known but whose identity came another way than
+ * from the cache: a user without identity (orq slow, failing, circuit open), or a user with one just looked
+ * up. Frozen, so nothing downstream can change what the request's other code sees.
  */
 export interface RequestFrame {
+  readonly [frameBrand]: true;
   /** The checked user: known as soon as `getUser` gave a valid one, whether or not orq answered. */
   readonly user: OrqRequestUser;
-  /** The registered identity, or undefined while orq has not answered (slow, failing, circuit open). */
+  /** The registered identity, or undefined while orq has not answered. */
   readonly identity?: OrqIdentity | undefined;
+}
+
+/**
+ * A cached user's context is its identity itself (frozen and shared by all its requests), so the hot path
+ * stores what it already holds and allocates nothing; the user is derived from it only when asked for.
+ */
+export type RequestStore = OrqIdentity | RequestFrame;
+
+function isFrame(store: RequestStore): store is RequestFrame {
+  return (store as Partial<RequestFrame>)[frameBrand] === true;
 }
 
 // One store per process, not per copy of this module: an app that loads both our ESM and CJS builds
 // (or two installs) must still see in one what the middleware set through the other. The key names the
-// frame's shape: a copy that stored bare identities under the old key must not be read as frames.
-const storageKey = Symbol.for('express-orq-identity.request-frame.v1');
-const holder = globalThis as { [storageKey]?: AsyncLocalStorage<RequestFrame | undefined> };
+// store's shape: a copy that only ever stored bare identities must not read frames as identities.
+const storageKey = Symbol.for('express-orq-identity.request-store.v2');
+const holder = globalThis as { [storageKey]?: AsyncLocalStorage<RequestStore | undefined> };
 
 /** @internal The store the middleware runs each request's downstream chain in. */
-export const requestStorage: AsyncLocalStorage<RequestFrame | undefined> = (holder[storageKey] ??= new AsyncLocalStorage());
-
-// A cached identity serves every request of its user: its frame is built once, so the hot path allocates nothing.
-const framesByIdentity = new WeakMap<OrqIdentity, RequestFrame>();
-
-/** @internal The frame of a registered identity, the same object every time for the same identity. */
-export function frameOfIdentity(identity: OrqIdentity): RequestFrame {
-  let frame = framesByIdentity.get(identity);
-  if (frame === undefined) {
-    frame = Object.freeze({ user: userOfIdentity(identity), identity });
-    framesByIdentity.set(identity, frame);
-  }
-  return frame;
-}
+export const requestStorage: AsyncLocalStorage<RequestStore | undefined> = (holder[storageKey] ??= new AsyncLocalStorage());
 
 /** @internal The frame of a checked user whose identity is not known (yet). */
 export function frameOfUser(user: OrqUser): RequestFrame {
-  return Object.freeze({ user: Object.freeze(user.tags === undefined ? { ...user } : { ...user, tags: Object.freeze([...user.tags]) }) });
+  const frozen = Object.freeze(user.tags === undefined ? { ...user } : { ...user, tags: Object.freeze([...user.tags]) });
+  return Object.freeze({ [frameBrand]: true as const, user: frozen });
 }
 
 /**
- * @internal The frame once orq answered: the user as `getUser` gave it this time (fresher than the identity's
- * profile, which syncs in the background), with the identity.
+ * @internal The store once orq answered: the user as `getUser` gave it this time (fresher than the identity's
+ * profile, which syncs in the background), with the identity; the identity alone when the user is unknown.
  */
-export function frameWithIdentity(frame: RequestFrame | undefined, identity: OrqIdentity): RequestFrame {
-  return frame === undefined ? frameOfIdentity(identity) : Object.freeze({ user: frame.user, identity });
+export function storeWithIdentity(frame: RequestFrame | undefined, identity: OrqIdentity): RequestStore {
+  return frame === undefined ? identity : Object.freeze({ [frameBrand]: true as const, user: frame.user, identity });
+}
+
+// Built at most once per identity, when first asked for: every request of a cached user shares it.
+const usersByIdentity = new WeakMap<OrqIdentity, OrqRequestUser>();
+
+/** @internal The user of the request a store belongs to. */
+export function userOfStore(store: RequestStore): OrqRequestUser {
+  if (isFrame(store)) return store.user;
+  let user = usersByIdentity.get(store);
+  if (user === undefined) {
+    user = userOfIdentity(store);
+    usersByIdentity.set(store, user);
+  }
+  return user;
 }
 
 function userOfIdentity(identity: OrqIdentity): OrqRequestUser {
@@ -71,12 +87,20 @@ function userOfIdentity(identity: OrqIdentity): OrqRequestUser {
   return Object.freeze(user);
 }
 
+/** @internal The external id of the current user, without building the user: what the identity header needs. */
+export function currentExternalId(): string | undefined {
+  const store = requestStorage.getStore();
+  if (store === undefined) return undefined;
+  return isFrame(store) ? store.user.externalId : store.externalId;
+}
+
 /**
  * The identity of the request this code is running for (across `await`, timers and streams),
  * or undefined outside a request, for anonymous requests, or when orq could not be reached in time.
  */
 export function currentOrqIdentity(): OrqIdentity | undefined {
-  return requestStorage.getStore()?.identity;
+  const store = requestStorage.getStore();
+  return store === undefined || !isFrame(store) ? store : store.identity;
 }
 
 /**
@@ -85,12 +109,13 @@ export function currentOrqIdentity(): OrqIdentity | undefined {
  * Undefined outside a request and for anonymous requests or invalid users. Frozen.
  */
 export function currentOrqUser(): OrqRequestUser | undefined {
-  return requestStorage.getStore()?.user;
+  const store = requestStorage.getStore();
+  return store === undefined ? undefined : userOfStore(store);
 }
 
 /** Runs `fn` with `identity` (and its user) as the current one: for background jobs and queues that act for a user. */
 export function runWithOrqIdentity<T>(identity: OrqIdentity, fn: () => T): T {
-  return requestStorage.run(frameOfIdentity(identity), fn);
+  return requestStorage.run(identity, fn);
 }
 
 /**

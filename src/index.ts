@@ -15,6 +15,9 @@ export {
 } from './observability/channels.js';
 export type { OrqClient } from './transport/orq-sdk-client.js';
 export { toPublicIdentity, type OrqPublicIdentity } from './public-identity.js';
+export { orqIdentityRequestHook, withOrqIdentity, type WithOrqIdentityOptions } from './attribution/orq-sdk.js';
+export { orqIdentityModelMiddleware, type OrqIdentityModelMiddleware } from './attribution/ai-sdk.js';
+export { orqIdentityCallOptions, type OrqIdentityCallOptions } from './attribution/langchain.js';
 export { orqIdentityFetch, type OrqIdentityFetchOptions } from './attribution/fetch.js';
 export { toWireIdentity, type OrqWireIdentity, type WireIdentitySource } from './attribution/wire-identity.js';
 export { defaultGetUser, type UserLike, type UserWithNumericId } from './user.js';

@@ -1,6 +1,6 @@
 // The Express adapter: reads the user, attaches the identity to `req` and to the async context, and never lets orq fail the request unless asked.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { frameOfIdentity, frameOfUser, frameWithIdentity, requestStorage, type RequestFrame } from './context.js';
+import { frameOfUser, requestStorage, storeWithIdentity, type RequestFrame, type RequestStore } from './context.js';
 import { OrqIdentityError } from './errors/orq-identity-error.js';
 import { OrqUnavailableError } from './errors/orq-unavailable-error.js';
 import { MisplacedMiddlewareWatch } from './misplaced-middleware.js';
@@ -61,20 +61,22 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
   const resolver = new Resolver<Request>(config);
 
   /**
-   * Every way out of the middleware goes through here: downstream runs in a context holding exactly this
-   * request's frame, or none. Calling `next()` in the caller's context instead would let a request resumed
-   * from another request's callback (a callback-style pool handing over a freed connection) inherit that
-   * request's user.
+   * Every way out of the middleware but the hot path's goes through here: downstream runs in a context holding
+   * exactly this request's user (and identity), or nothing. Calling `next()` in the caller's context instead
+   * would let a request resumed from another request's callback (a callback-style pool handing over a freed
+   * connection) inherit that request's user.
    */
-  function proceed(frame: RequestFrame | undefined, next: NextFunction, error?: unknown): void {
+  function proceed(store: RequestStore | undefined, next: NextFunction, error?: unknown): void {
     if (storage === undefined) return error === undefined ? next() : next(error);
-    if (error === undefined) storage.run(frame, next);
-    else storage.run(frame, () => next(error));
+    if (error === undefined) storage.run(store, next);
+    else storage.run(store, () => next(error));
   }
 
+  /** The hot path: a cached user's store is its identity, shared by all its requests, so nothing is allocated. */
   function attach(req: Request, identity: OrqIdentity, next: NextFunction): void {
     req.orqIdentity = identity;
-    proceed(storage === undefined ? undefined : frameOfIdentity(identity), next);
+    if (storage === undefined) next();
+    else storage.run(identity, next);
   }
 
   /** The context frame of a user not yet matched to an identity, or undefined when the user cannot be sent to orq. */
@@ -108,7 +110,11 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
         return proceed(userFrame(snapshotUser(found, externalId) as OrqUser | string), next);
       }
     }
-    const user = snapshotUser(found, externalId) as OrqUser | string;
+    lookUp(req, snapshotUser(found, externalId) as OrqUser | string, externalId, next);
+  }
+
+  /** The slow path, kept out of attachUser so the hot path stays small enough to inline. */
+  function lookUp(req: Request, user: OrqUser | string, externalId: unknown, next: NextFunction): void {
     // The user is in the context before orq answers: attribution never waits on the identity endpoints.
     const frame = userFrame(user);
     // When cached() was asked above, its miss is counted already.
@@ -116,7 +122,7 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
     lookup.then(
       (identity) => {
         req.orqIdentity = identity;
-        proceed(storage === undefined ? undefined : frameWithIdentity(frame, identity), next);
+        proceed(storage === undefined ? undefined : storeWithIdentity(frame, identity), next);
       },
       (error: unknown) => {
         if (!failOpen && error instanceof OrqUnavailableError) proceed(frame, next, error);

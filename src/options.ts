@@ -48,7 +48,7 @@ export interface IdentityResolverOptions<TContext = undefined> {
   cache?: CacheOptions | LRUCache<string, OrqIdentity> | undefined;
   /** Share identities, single flight and the call budget across instances through Redis: `{ redis: client }`. Defaults to `undefined` (this process alone). */
   shared?: SharedOptions | undefined;
-  /** Most calls to orq in any rolling window, per process or, with `shared`, per fleet; `false` for none. Defaults to `{ calls: 300, windowMs: 60_000 }`. */
+  /** Most calls to orq in any rolling window, per process or, with `shared`, per fleet; `false` for none. Defaults to `{ calls: 60, windowMs: 60_000 }`. */
   budget?: BudgetOptions | false | undefined;
   /** The longest one lookup (retrieve, create, their retries and queueing) may take, also when it goes on in the background after a request stopped waiting. Defaults to `10_000`. */
   lookupTimeoutMs?: number | undefined;
@@ -196,12 +196,12 @@ function cacheLifetimes(check: OptionChecker, cache: IdentityResolverOptions<unk
 
 function makeBudget(check: OptionChecker, budget: unknown): { calls: number; windowMs: number } | undefined {
   if (budget === false) return undefined;
-  if (budget === undefined) return { calls: 300, windowMs: 60_000 };
-  if (budget === null || typeof budget !== 'object') check.fail('budget', budget, 'pass `{ calls, windowMs }`, e.g. `budget: { calls: 300, windowMs: 60_000 }`, or `false` for none');
+  if (budget === undefined) return { calls: 60, windowMs: 60_000 };
+  if (budget === null || typeof budget !== 'object') check.fail('budget', budget, 'pass `{ calls, windowMs }`, e.g. `budget: { calls: 60, windowMs: 60_000 }`, or `false` for none');
   const given = budget as Partial<BudgetOptions>;
-  if (given.calls === undefined) check.fail('budget.calls', given.calls, 'pass the most calls to orq per window, e.g. `calls: 300`');
+  if (given.calls === undefined) check.fail('budget.calls', given.calls, 'pass the most calls to orq per window, e.g. `calls: 60`');
   return {
-    calls: check.count('budget.calls', given.calls, 300, 1),
+    calls: check.count('budget.calls', given.calls, 60, 1),
     windowMs: check.milliseconds('budget.windowMs', given.windowMs, 60_000),
   };
 }

@@ -119,11 +119,12 @@ function readRejected(error: unknown, operation: OrqOperation, externalId: strin
   throw toApiError(error, operation, externalId, redact);
 }
 
-type Redact = (text: string) => string;
+export type Redact = (text: string) => string;
 
 /** Failures of the SDK or the runtime before a request left the process: they say nothing about orq. */
 const notSentNames = new Set(['URIError', 'SDKValidationError', 'InvalidRequestError']);
 
+/** Classifies a failed call by its fields (the SDK's errors, and the fetch transport's, carry the same ones). */
 export function toApiError(error: unknown, operation: OrqOperation, externalId: string, redact: Redact): OrqApiError {
   const status = readStatus(error);
   const name = readName(error) ?? 'Error';

@@ -254,9 +254,9 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     const shared = await store.readIdentity(externalId);
     if (shared !== undefined && shared !== unavailable) return shared;
     const { lookupTimeoutMs, staleMs } = this.config;
-    // A quarter of the lookup's time to wait for another instance's answer, the rest to look it up here if none comes.
+    // Half the lookup's time to wait for another instance's answer, the rest to look it up here if none comes.
     const flight = await fleetSingleFlight(store, externalId, {
-      leaseMs: lookupTimeoutMs, deadline: Date.now() + lookupTimeoutMs / 4, keepMs: staleMs, work: () => this.lookup(checked, context, progress),
+      leaseMs: lookupTimeoutMs, deadline: Date.now() + lookupTimeoutMs / 2, keepMs: staleMs, work: () => this.lookup(checked, context, progress),
     });
     return flight.entry;
   }

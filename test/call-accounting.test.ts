@@ -87,9 +87,10 @@ describe('overload (issue 8 point 6)', () => {
   it('thousands of new users at once: a bounded queue, one retrieve and at most one create per user, few reports, no late answers', async () => {
     const emulator = await startEmulator({ latencyMs: 50 });
     const errors: OrqIdentityError[] = [];
+    // No call budget: this is about the queue, which the default budget (60 calls a minute) would keep empty.
     const resolver = createIdentityResolver({
       apiKey: emulator.apiKey, serverURL: emulator.url, maxConcurrency: 4, maxQueue: 40, lookupTimeoutMs: 600,
-      failureMemoryMs: 0, onError: (error) => errors.push(error),
+      failureMemoryMs: 0, budget: false, onError: (error) => errors.push(error),
     });
     const users = Array.from({ length: 3_000 }, (_, index) => `crowd-${index}`);
     const waitMs = 300;
@@ -106,7 +107,7 @@ describe('overload (issue 8 point 6)', () => {
     const { calls } = resolver.stats();
     await resolver.close({ timeoutMs: 5_000 });
     const second = createIdentityResolver({
-      apiKey: emulator.apiKey, serverURL: emulator.url, maxConcurrency: 4, maxQueue: 40, lookupTimeoutMs: 600, failureMemoryMs: 0, onError: () => undefined,
+      apiKey: emulator.apiKey, serverURL: emulator.url, maxConcurrency: 4, maxQueue: 40, lookupTimeoutMs: 600, failureMemoryMs: 0, budget: false, onError: () => undefined,
     });
     // A call cut at its deadline frees its slot at once, while the emulator still holds that request for its
     // latency: on a loaded machine the server may then briefly see one more per such call, never more.

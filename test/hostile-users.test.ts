@@ -3,20 +3,7 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { InvalidProfileFieldError, InvalidUserError, OrqIdentityError } from '../src/index.js';
 import { startApp } from './helpers.js';
-
-/** Fails the test if anything rejects unhandled while `run` goes on (Node 20 would exit the process). */
-async function withoutUnhandledRejections(run: () => Promise<void>): Promise<void> {
-  const seen: unknown[] = [];
-  const listener = (reason: unknown): void => { seen.push(reason); };
-  process.on('unhandledRejection', listener);
-  try {
-    await run();
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  } finally {
-    process.off('unhandledRejection', listener);
-  }
-  expect(seen).toEqual([]);
-}
+import { withoutUnhandledRejections } from './unhandled.js';
 
 const throwingId = (): object => ({ get externalId(): string { throw new Error('getter boom'); } });
 const revoked = (): object => {

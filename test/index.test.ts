@@ -19,12 +19,16 @@ it('exports exactly the public names', () => {
       "currentOrqUser",
       "defaultGetUser",
       "orqIdentity",
+      "orqIdentityCallOptions",
       "orqIdentityChannels",
       "orqIdentityFetch",
+      "orqIdentityModelMiddleware",
+      "orqIdentityRequestHook",
       "runWithOrqIdentity",
       "runWithOrqUser",
       "toPublicIdentity",
       "toWireIdentity",
+      "withOrqIdentity",
     ]
   `);
   expect(Object.keys(testing).sort()).toMatchInlineSnapshot(`

@@ -285,13 +285,13 @@ describe('answers the SDK misreads (issue 8 point 8)', () => {
     expect(await api.retrieve('raw-user', { timeoutMs: 1_000 })).toEqual({ id: 'contact_raw', externalId: 'raw-user' });
   });
 
-  it('a redirect loop costs the default transport one request, reported with what to check', async () => {
+  it('a redirect loop costs the default transport one request, reported with the address to use', async () => {
     const emulator = await startEmulator();
     emulator.inject({ kind: 'status', status: 307, headers: { location: `${emulator.url}/v2/identities/looping` } });
     const api = createFetchIdentityApi({ apiKey: emulator.apiKey, serverURL: emulator.url });
     const error: unknown = await api.retrieve('looping', { timeoutMs: 2_000 }).catch((rejected: unknown) => rejected);
     expect(error).toMatchObject({ kind: 'http', statusCode: 307, isOutage: false });
-    expect((error as Error).message).toMatch(/redirect \(HTTP 307\), which is not followed: check serverURL/);
+    expect((error as Error).message).toMatch(/was redirected \(HTTP 307 to ".*\/v2\/identities\/looping"\); redirects from orq's API are not followed: set `serverURL`/);
     expect(emulator.count()).toBe(1);
   });
 

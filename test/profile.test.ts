@@ -25,11 +25,11 @@ describe('profile sync', () => {
   it('PATCHes only the supplied fields that differ, in the background, and the cache then holds the update', async () => {
     const { me, emulator, middleware, errors } = await appWithProfiles();
     emulator.seed({ externalId: 'ada', displayName: 'Ada', email: 'ada@example.com', avatarUrl: 'https://example.com/a.png', tags: ['free'], metadata: { plan: 'free' } });
-    emulator.inject({ operation: 'update', kind: 'latency', ms: 400 });
+    emulator.inject({ operation: 'update', kind: 'latency', ms: 1_000 });
 
-    const started = Date.now();
     const first = await me().expect(200);
-    expect(Date.now() - started).toBeLessThan(350);
+    // Off the critical path: the answer came before the PATCH (1 s at orq) was answered; not a timing, which load skews.
+    expect(emulator.count('update')).toBe(0);
     expect(first.body.displayName).toBe('Ada');
 
     await eventually(() => middleware.resolver.cached('ada')?.displayName === 'Ada Lovelace', 'the PATCH to land in the cache');
@@ -43,7 +43,8 @@ describe('profile sync', () => {
   });
 
   it('updates at most once per cache lifetime; the next lifetime finds orq in sync', async () => {
-    const { me, emulator } = await appWithProfiles({ ttl: 300 });
+    // A second-long lifetime: five requests and the update must fit in it on a loaded machine too.
+    const { me, emulator } = await appWithProfiles({ ttl: 1_000 });
     emulator.seed({ externalId: 'ada', displayName: 'Old name' });
 
     for (let index = 0; index < 5; index++) await me().expect(200);
@@ -52,7 +53,7 @@ describe('profile sync', () => {
     expect(emulator.count('update')).toBe(1);
     expect(emulator.count('retrieve')).toBe(1);
 
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect((await me().expect(200)).body.displayName).toBe('Ada Lovelace');
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(emulator.count('retrieve')).toBe(2);

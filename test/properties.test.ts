@@ -10,6 +10,7 @@ import { createIdentityResolver, currentOrqIdentity, orqIdentity, OrqIdentityErr
 import { startOrqEmulator, type Fault, type OrqEmulator } from '../src/testing/index.js';
 import { externalIdProblem } from '../src/user.js';
 import { expectNoKey } from './no-key.js';
+import { withoutUnhandledRejections } from './unhandled.js';
 
 const fuzzRuns = Number(process.env.ORQ_FUZZ_RUNS ?? 0);
 const runs = (quick: number): number => (Number.isInteger(fuzzRuns) && fuzzRuns > 0 ? fuzzRuns : quick);
@@ -52,20 +53,6 @@ async function ask(app: express.Express, header: string, value: string): Promise
   const response = await request(app).get('/whoami').set(header, value).timeout(timeoutMs + marginMs + 2_000);
   const body = response.body as { identity: Outcome['identity']; current: Outcome['current'] };
   return { status: response.status, elapsedMs: Date.now() - started, identity: body.identity, current: body.current };
-}
-
-/** Runs `body`, failing if anything rejected unhandled meanwhile (Node 20 would exit the process). */
-async function noUnhandledRejections(body: () => Promise<void>): Promise<void> {
-  const seen: unknown[] = [];
-  const listener = (reason: unknown): void => { seen.push(reason); };
-  process.on('unhandledRejection', listener);
-  try {
-    await body();
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  } finally {
-    process.off('unhandledRejection', listener);
-  }
-  expect(seen).toEqual([]);
 }
 
 /** Every request that reached orq is one the identities API can address: its own path, a valid id, our key. */
@@ -202,7 +189,7 @@ describe('generated users (any value getUser can return)', () => {
             onError: (error) => errors.push(error),
           });
           const app = appFor(middleware);
-          await noUnhandledRejections(async () => {
+          await withoutUnhandledRejections(async () => {
             const outcomes = await Promise.all(cases.map((_, index) => ask(app, 'x-case', String(index))));
             outcomes.forEach((outcome, index) => expectOnlyOwnIdentity(outcome, cases[index]?.expected));
             await middleware.close({ timeoutMs: 2_000 });
@@ -281,7 +268,7 @@ describe('generated orq answers (statuses, shapes, bodies, delays, resets)', () 
           for (const externalId of scenario.seeded) emulator.seed({ externalId });
           for (const fault of scenario.faults) emulator.inject(fault);
           const app = appFor(middleware);
-          await noUnhandledRejections(async () => {
+          await withoutUnhandledRejections(async () => {
             for (let round = 0; round < (scenario.again ? 2 : 1); round++) {
               const outcomes = await Promise.all(scenario.requests.map((user) => ask(app, 'x-user', user)));
               outcomes.forEach((outcome, index) => expectOnlyOwnIdentity(outcome, scenario.requests[index], scenario.failOpen));
@@ -308,7 +295,7 @@ describe('generated users through createIdentityResolver (no Express in front)',
       await fc.assert(
         fc.asyncProperty(fc.array(anyUser, { minLength: 1, maxLength: 6 }), async (cases) => {
           const resolver = createIdentityResolver({ apiKey, serverURL: emulator.url, lookupTimeoutMs, onError: () => undefined });
-          await noUnhandledRejections(async () => {
+          await withoutUnhandledRejections(async () => {
             const settled = await Promise.all(cases.map(async (userCase) => {
               // The resolver takes a user, not a promise of one: waiting for a promise is the middleware's job.
               if (userCase.label.includes('never-settling')) return;

@@ -33,6 +33,10 @@ export async function startRedisProcess(): Promise<RedisServer> {
       { stdio: 'ignore' },
     );
     child = process;
+    // Never outlive the tests or the bench, even when they crash.
+    const killOnExit = () => process.kill('SIGKILL');
+    globalThis.process.once('exit', killOnExit);
+    process.once('exit', () => globalThis.process.off('exit', killOnExit));
     await waitForPing(port, 5_000);
   }
 

@@ -1,40 +1,66 @@
-// A service deep in the app that calls orq's LLMs: it never sees `req`, yet every call carries its user's identity.
-import type { Orq } from '@orq-ai/node';
-import { currentOrqIdentity, toPublicIdentity } from '../../src/index.js';
+// The LLM clients of the app, each wrapped once so every call it makes while serving a request is attributed to that request's user.
+import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
+import { ChatOpenAI } from '@langchain/openai';
+import { Orq } from '@orq-ai/node';
+import { streamText, type LanguageModel } from 'ai';
+import OpenAI from 'openai';
+import { orqIdentityCallOptions, orqIdentityFetch, withOrqIdentity } from '../../src/index.js';
 
-/** The identity of the request being served, in the shape LLM calls take; undefined for anonymous requests. */
-function callerIdentity() {
-  const identity = currentOrqIdentity();
-  return identity === undefined ? undefined : toPublicIdentity(identity);
+export interface LlmClients {
+  /** @orq-ai/node, for deployments. */
+  orq: Orq;
+  /** The official OpenAI client, pointed at orq's router. */
+  openai: OpenAI;
+  /** A Vercel AI SDK model served through orq's router. */
+  model: LanguageModel;
+  /** A LangChain chat model served through orq's router, two calls at a time. */
+  chat: ChatOpenAI;
 }
 
-/** Invokes an orq deployment; `identity` is a top-level field of the invoke body. */
+export interface LlmClientOptions {
+  apiKey: string;
+  /** orq's API. Defaults to `https://api.orq.ai`. */
+  serverURL?: string;
+  /** Extra origins that are orq's (a proxy; the emulator in tests). */
+  origins?: string[];
+}
+
+/** The one place that knows about attribution: everything below calls the clients as usual. */
+export function createLlmClients({ apiKey, serverURL = 'https://api.orq.ai', origins = [] }: LlmClientOptions): LlmClients {
+  const routerURL = `${serverURL}/v2/router`;
+  const fetch = orqIdentityFetch({ origins });
+  return {
+    orq: withOrqIdentity(new Orq({ apiKey, serverURL })),
+    openai: new OpenAI({ apiKey, baseURL: routerURL, fetch }),
+    model: createOpenAICompatible({ name: 'orq', apiKey, baseURL: routerURL, fetch }).chatModel('openai/gpt-4o-mini'),
+    chat: new ChatOpenAI({ model: 'openai/gpt-4o-mini', apiKey, maxConcurrency: 2, configuration: { baseURL: routerURL, fetch } }),
+  };
+}
+
+/** Invokes an orq deployment. No identity code: withOrqIdentity adds the user. */
 export async function askDeployment(orq: Orq, question: string): Promise<string> {
-  const identity = callerIdentity();
-  const answer = await orq.deployments.invoke({
-    key: 'support-bot',
-    messages: [{ role: 'user', content: question }],
-    ...(identity === undefined ? {} : { identity }),
-  });
-  return textOf(answer?.choices[0]?.message);
+  const answer = await orq.deployments.invoke({ key: 'support-bot', messages: [{ role: 'user', content: question }] });
+  const message = answer?.choices[0]?.message;
+  return message !== undefined && 'content' in message && typeof message.content === 'string' ? message.content : '';
+}
+
+/** A chat completion through orq's router with the OpenAI client. No identity code: the fetch adds the user. */
+export async function askRouter(openai: OpenAI, question: string): Promise<string> {
+  const completion = await openai.chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: question }] });
+  return completion.choices[0]?.message.content ?? '';
+}
+
+/** Streams a summary with the AI SDK, chunk by chunk to `write`. */
+export async function streamSummary(model: LanguageModel, text: string, write: (chunk: string) => void): Promise<void> {
+  const result = streamText({ model, prompt: `Summarise: ${text}` });
+  for await (const chunk of result.textStream) write(chunk);
 }
 
 /**
- * Calls the router's chat completions. @orq-ai/node 4.15 carries the identity only inside the deprecated
- * `orq` field of this request (orq's docs show a top-level `identity`, which the SDK does not send).
+ * Drafts a reply with LangChain. With `maxConcurrency`, LangChain queues calls and runs a queued one from another
+ * request's async context: orqIdentityCallOptions() fixes this request's user into the call before it is queued.
  */
-export async function askRouter(orq: Orq, question: string): Promise<string> {
-  const identity = callerIdentity();
-  const completion = await orq.router.chat.completions.create({
-    model: 'openai/gpt-4o-mini',
-    messages: [{ role: 'user', content: question }],
-    ...(identity === undefined ? {} : { orq: { identity } }),
-  });
-  // Without `stream: true` the answer is a body, not an event stream.
-  return 'choices' in completion ? textOf(completion.choices[0]?.message) : '';
-}
-
-function textOf(message: unknown): string {
-  const content = (message as { content?: unknown } | undefined)?.content;
-  return typeof content === 'string' ? content : '';
+export async function draftReply(chat: ChatOpenAI, message: string): Promise<string> {
+  const reply = await chat.invoke(`Draft a reply to: ${message}`, orqIdentityCallOptions());
+  return String(reply.content);
 }

@@ -1,5 +1,6 @@
 // A fetch for OpenAI-compatible clients pointed at orq: it names the current user in X-ORQ-IDENTITY-ID, for orq's hosts only.
 import { currentIdentityHeaderValue, hasIdentityHeader, withIdentityHeader, type HeaderList } from './identity-header.js';
+import { OptionChecker } from '../options.js';
 import { orqOriginMatcher } from './orq-origins.js';
 
 export interface OrqIdentityFetchOptions {
@@ -19,9 +20,8 @@ export interface OrqIdentityFetchOptions {
  */
 export function orqIdentityFetch(options: OrqIdentityFetchOptions = {}): typeof fetch {
   const caller = 'orqIdentityFetch';
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`${caller}: options must be an object, e.g. \`orqIdentityFetch({ origins: [proxyUrl] })\`.`);
-  }
+  // A misspelt `origins` would silently leave a proxy's calls unattributed: say so at start-up.
+  new OptionChecker(caller).known(options, ['fetch', 'origins']);
   const base = options.fetch ?? globalThis.fetch;
   if (typeof base !== 'function') {
     throw new TypeError(`${caller}: \`fetch\` must be a function (received ${typeof base}); pass \`fetch\`, or run on Node 18+ where it is global.`);

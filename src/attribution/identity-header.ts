@@ -1,5 +1,5 @@
 // The X-ORQ-IDENTITY-ID header: which value the current user gives it, and adding it to a call's headers without overriding the caller's.
-import { requestStorage } from '../context.js';
+import { currentExternalId } from '../context.js';
 
 /** orq's gateway tags a call with the identity whose external id this header names (it does not upsert). */
 export const IDENTITY_HEADER = 'X-ORQ-IDENTITY-ID';
@@ -12,7 +12,7 @@ const headerSafe = /^[\x20-\x7e]+$/;
 
 /** The header value for the user of the request being served, or undefined: no user, or an id a header cannot carry. */
 export function currentIdentityHeaderValue(): string | undefined {
-  const externalId = requestStorage.getStore()?.user.externalId;
+  const externalId = currentExternalId();
   return externalId !== undefined && headerSafe.test(externalId) ? externalId : undefined;
 }
 

@@ -3,14 +3,19 @@
 import { unavailable, type RedisStore } from '../store/redis-store.js';
 
 /**
+ * - `finish`: the create (or a retry) of a lookup already under way: a user half-registered is worth more than a new one
  * - `lookup`: a request is waiting for a user's first identity
  * - `sync`: a profile change to send to orq
  * - `background`: refreshes of stale identities and of metrics
  */
-export type CallPriority = 'lookup' | 'sync' | 'background';
+export type CallPriority = 'finish' | 'lookup' | 'sync' | 'background';
 
-/** The part of the budget each priority may use, so a wave of refreshes always leaves room for new users. */
-export const budgetShares: Readonly<Record<CallPriority, number>> = { lookup: 1, sync: 0.75, background: 0.5 };
+/**
+ * The part of the budget each priority may use: new lookups leave a fifth for the lookups under way to finish (else
+ * a burst spends the budget on retrieves and registers no one), and refreshes leave half for new users.
+ */
+export const budgetShares: Readonly<Record<CallPriority, number>> = { finish: 1, lookup: 0.8, sync: 0.75, background: 0.5 };
+const rank: Readonly<Record<CallPriority, number>> = { finish: 0, lookup: 1, sync: 2, background: 3 };
 
 export interface CallBudgetOptions {
   calls: number;
@@ -32,6 +37,8 @@ export class CallBudget {
   /** Grant times in this process, oldest first; at most `calls` of them are ever inside the window. */
   private readonly grants: number[] = [];
   private pausedUntil = 0;
+  /** Calls waiting for room right now, by priority rank. */
+  private readonly waiting: number[] = [0, 0, 0, 0];
   /** Instances the fleet last reported; a Redis outage leaves each its share of the budget. */
   private instancesSeen = 1;
   private readonly countedWindowMs: number;
@@ -62,13 +69,29 @@ export class CallBudget {
    */
   async acquire(priority: CallPriority, deadline: number): Promise<BudgetDenial | undefined> {
     for (;;) {
+      // Waiting calls of a higher priority in this process ask first when room comes back.
+      if (this.waitingAbove(priority)) {
+        if (this.now() + waitingStepMs > deadline) return { reason: 'exhausted', waitMs: waitingStepMs };
+        await sleep(waitingStepMs);
+        continue;
+      }
       const denial = await this.tryTake(priority);
       if (denial === undefined) return undefined;
       // A pause is not waited out: like an open circuit, it lets requests go on without identities at once.
       if (denial.reason === 'paused' || this.now() + denial.waitMs > deadline) return denial;
-      // A little jitter, so waiters woken by the same expiring call do not all ask at the same instant.
-      await sleep(denial.waitMs + Math.random() * 10);
+      this.waiting[rank[priority]] = (this.waiting[rank[priority]] ?? 0) + 1;
+      try {
+        // Jitter, so the waiters woken by the same expiring call do not all ask at the same instant.
+        await sleep(denial.waitMs + Math.random() * Math.min(50, denial.waitMs));
+      } finally {
+        this.waiting[rank[priority]] = (this.waiting[rank[priority]] ?? 1) - 1;
+      }
     }
+  }
+
+  private waitingAbove(priority: CallPriority): boolean {
+    for (let index = 0; index < rank[priority]; index++) if ((this.waiting[index] ?? 0) > 0) return true;
+    return false;
   }
 
   /** A 429: every call waits `pauseMs`, here at once, and on every instance through the store. */
@@ -132,6 +155,7 @@ export class CallBudget {
   }
 
   private record(now: number): void {
+    this.prune(now);
     this.grants.push(now);
     if (this.grants.length > this.options.calls) this.grants.shift();
   }
@@ -141,6 +165,9 @@ export class CallBudget {
     while (this.grants.length > 0 && (this.grants[0] as number) <= oldest) this.grants.shift();
   }
 }
+
+/** How often a call behind higher-priority waiters looks again. */
+const waitingStepMs = 50;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

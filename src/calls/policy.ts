@@ -43,9 +43,11 @@ export class CallPolicy<TContext> {
   ) {
     this.breaker = new CircuitBreaker({ failureThreshold: config.failureThreshold, cooldownMs: config.cooldownMs });
     this.limit = new ConcurrencyLimit(config.maxConcurrency, config.maxQueue);
-    if (config.budget !== undefined) {
+    // Without a budget but with a shared store, an unbounded one still carries the fleet-wide pause after a 429.
+    const limits = config.budget ?? (config.store === undefined ? undefined : { calls: Number.MAX_SAFE_INTEGER, windowMs: 60_000 });
+    if (limits !== undefined) {
       this.budget = new CallBudget({
-        ...config.budget,
+        ...limits,
         store: config.store,
         onPause: (pauseMs, source) => {
           // A pause of our own was reported when our breaker opened on the 429.
@@ -91,7 +93,8 @@ export class CallPolicy<TContext> {
       if (deadline - Date.now() < minimumCallMs) throw this.deadlineError(operation, externalId);
       if (this.breaker.state === 'open') throw this.circuitOpenError(externalId);
       if (this.budget !== undefined) {
-        const denial = await this.budget.acquire(priority, deadline - minimumCallMs);
+        // The create or a retry of a lookup under way finishes before new lookups start, as in the concurrency limit.
+        const denial = await this.budget.acquire(priority === 'lookup' && (urgent || attempt > 0) ? 'finish' : priority, deadline - minimumCallMs);
         if (denial !== undefined) throw this.budgetError(denial, operation, externalId, context);
       }
       const remaining = deadline - Date.now();
@@ -127,7 +130,8 @@ export class CallPolicy<TContext> {
   /** Refused by the budget: a pause is the circuit being open; exhaustion is reported once per window, not per call. */
   private budgetError(denial: BudgetDenial, operation: OrqOperation, externalId: string, context: TContext | undefined): OrqUnavailableError {
     if (denial.reason === 'paused') return this.pausedError(denial.waitMs, externalId);
-    const { calls, windowMs } = this.config.budget as { calls: number; windowMs: number };
+    // Only a real budget says no for want of room (the unbounded one never does).
+    const { calls, windowMs } = this.config.budget ?? { calls: Number.MAX_SAFE_INTEGER, windowMs: 60_000 };
     const error = new OrqUnavailableError(
       `The call budget (${calls} calls to orq per ${windowMs} ms${this.config.store === undefined ? ' in this process' : ' across the fleet'}) ` +
         `had no room for the ${operation} of user ${JSON.stringify(externalId)} before its deadline; it is tried again on a later request. ` +

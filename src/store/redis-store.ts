@@ -147,8 +147,11 @@ export class RedisStore {
       const reply = await Promise.race([
         this.options.send(args),
         new Promise<never>((_, reject) => {
+          // The timer runs before I/O in an event-loop turn: when the loop lagged past the deadline, a reply already
+          // waiting on the socket would lose to it. setImmediate lets that I/O be read first, so only Redis's own
+          // slowness counts, not the app's.
           timer = setTimeout(
-            () => reject(new Error(`no answer within commandTimeoutMs (${this.options.commandTimeoutMs} ms)`)),
+            () => setImmediate(() => reject(new Error(`no answer within commandTimeoutMs (${this.options.commandTimeoutMs} ms)`))),
             this.options.commandTimeoutMs,
           );
         }),

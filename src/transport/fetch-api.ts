@@ -1,6 +1,6 @@
 // The identity endpoints over the global fetch: the default transport, so an app that hands us no client never loads @orq-ai/node.
 import { OrqApiError, type OrqOperation } from '../errors/orq-api-error.js';
-import { identityFromWire, redactorFor, toApiError, type CallOptions, type IdentityApi } from '../orq-client.js';
+import { identityFromWire, redactorFor, toApiError, type CallOptions, type IdentityApi, type Redact } from '../orq-client.js';
 import type { OrqIdentity, OrqUser, ProfileField } from '../types.js';
 
 export interface FetchIdentityApiOptions {
@@ -17,7 +17,7 @@ const errorBodyLimit = 4_096;
 
 /**
  * What a failed answer leaves behind, with the fields orq-client's error reading looks for (the SDK's
- * errors carry the same ones), so both transports classify failures by one set of rules.
+ * errors carry the same ones), so both transports classify failures, redirects included, by one set of rules.
  */
 class OrqHttpError extends Error {
   override name = 'OrqHttpError';
@@ -44,6 +44,11 @@ export function createFetchIdentityApi({ apiKey, serverURL = defaultServerURL }:
     init: { method: string; body?: string },
     timeoutMs: number,
   ): Promise<OrqIdentity | undefined> {
+    // Not AbortSignal.timeout: its timer cannot be cleared, so every call would leave one behind that fires up to
+    // timeoutMs later and builds a TimeoutError nobody reads (a burst of new users: thousands, landing on the hot path).
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), timeoutMs);
+    timer.unref();
     let response: Response;
     try {
       response = await fetch(url, {
@@ -51,24 +56,20 @@ export function createFetchIdentityApi({ apiKey, serverURL = defaultServerURL }:
         headers: init.body === undefined ? headers : jsonHeaders,
         // orq's API never redirects; following one could carry the key elsewhere or loop (issue 8, point 8).
         redirect: 'manual',
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: deadline.signal,
       });
       if (operation === 'retrieve' && response.status === 404) {
         await response.body?.cancel();
         return undefined;
       }
-      if (response.status >= 200 && response.status < 300) return identityFromAnswer(response, operation, externalId);
-      const body = redact(await readAtMost(response, errorBodyLimit));
-      if (response.status >= 300 && response.status < 400) {
-        throw new OrqApiError(
-          `orq ${operation} of user ${JSON.stringify(externalId)} was answered with a redirect (HTTP ${response.status}), which is not followed: check serverURL.`,
-          { operation, kind: 'http', externalId, statusCode: response.status },
-        );
-      }
-      throw new OrqHttpError(response.status, response.headers, body);
+      // Awaited here, so the deadline also covers reading the body.
+      if (response.status >= 200 && response.status < 300) return await identityFromAnswer(response, operation, externalId);
+      throw new OrqHttpError(response.status, response.headers, redact(await readAtMost(response, errorBodyLimit)));
     } catch (error) {
       if (error instanceof OrqApiError) throw error;
       throw toApiError(connectionError(error, redact), operation, externalId, redact);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -79,13 +80,13 @@ export function createFetchIdentityApi({ apiKey, serverURL = defaultServerURL }:
       });
     const type = response.headers.get('content-type') ?? '';
     const text = await response.text();
-    if (!/\bjson\b/i.test(type)) throw invalid(type === '' ? 'no content type' : `content type ${JSON.stringify(type)}`);
     if (text.trim() === '') throw invalid('an empty body');
     let answer: unknown;
     try {
+      // The body decides, not the content type: a JSON identity without one is read, as the SDK adapter reads it.
       answer = JSON.parse(text);
     } catch {
-      throw invalid('a body that is not valid JSON');
+      throw invalid(/\bjson\b/i.test(type) ? 'a body that is not valid JSON' : `a body that is not JSON (content type ${type === '' ? 'none' : JSON.stringify(type)})`);
     }
     const identity = identityFromWire(answer);
     if (identity === undefined) throw invalid('JSON that is not an identity');
@@ -120,16 +121,16 @@ function wireProfile(profile: Pick<OrqUser, ProfileField>): Record<string, unkno
 }
 
 /**
- * fetch rejects with `TypeError: fetch failed` and hides what happened in `cause`; name it the way the
- * SDK does (ConnectionError) with the cause's code, so the report says "ECONNREFUSED", not "fetch failed".
- * A timeout (TimeoutError) and our own OrqHttpError pass through as they are.
+ * fetch rejects with `TypeError: fetch failed` when the network fails and hides what happened in `cause`; name
+ * it the way the SDK does (ConnectionError) with the cause's code, so the report says "ECONNREFUSED", not
+ * "fetch failed". Anything else passes as it is: a timeout, our OrqHttpError, and what failed before a request
+ * left the process (a URIError, an invalid header), which toApiError reports as not-sent.
  */
-function connectionError(error: unknown, redact: (text: string) => string): unknown {
-  if (error instanceof OrqHttpError || (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError'))) return error;
-  const cause = error instanceof Error ? error.cause : undefined;
+function connectionError(error: unknown, redact: Redact): unknown {
+  if (!(error instanceof TypeError) || error.message !== 'fetch failed') return error;
+  const cause = error.cause;
   const code = cause instanceof Error ? ((cause as { code?: unknown }).code ?? cause.message) : undefined;
-  const message = error instanceof Error ? error.message : String(error);
-  const connection = new Error(redact(code === undefined ? message : `${message}: ${String(code)}`));
+  const connection = new Error(redact(code === undefined ? error.message : `${error.message}: ${String(code)}`), { cause });
   connection.name = 'ConnectionError';
   return connection;
 }

@@ -1,6 +1,6 @@
 // orqIdentityFetch on its own: which calls get the header, in every form fetch takes headers, and what it refuses at start-up.
 import { describe, expect, it } from 'vitest';
-import { orqIdentityFetch, runWithOrqUser, toWireIdentity, type OrqUser } from '../../src/index.js';
+import { orqIdentityFetch, runWithOrqUser, toWireIdentity, withOrqIdentity, type OrqUser } from '../../src/index.js';
 import { startEmulator } from '../helpers.js';
 
 const chat = JSON.stringify({ model: 'm', messages: [] });
@@ -68,6 +68,26 @@ describe('orqIdentityFetch', () => {
       ]) await wrapped(url);
     });
     expect(seen).toEqual(['host-user', 'host-user', 'host-user', null, null, null, null]);
+  });
+
+  it('warns at start-up about an option name it does not know, suggesting the right one', async () => {
+    const warnings: string[] = [];
+    const listen = (warning: Error): void => {
+      warnings.push(warning.message);
+    };
+    process.on('warning', listen);
+    try {
+      orqIdentityFetch({ origin: ['http://127.0.0.1:1'] } as never);
+      withOrqIdentity({}, { upsrt: true } as never);
+      // Node emits process warnings on a later tick.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', listen);
+    }
+    expect(warnings).toEqual([
+      'orqIdentityFetch: unknown option `origin` is ignored; did you mean `origins`?',
+      'withOrqIdentity: unknown option `upsrt` is ignored; did you mean `upsert`?',
+    ]);
   });
 
   it('never patches globalThis.fetch', () => {

@@ -4,17 +4,7 @@ import { CallBudget, type CallPriority } from '../../src/calls/budget.js';
 import { commandFunction, guardErrorEvents, type SendCommand } from '../../src/store/command.js';
 import { RedisStore } from '../../src/store/redis-store.js';
 import { connectClient, describeRedis, startRedis, type RedisServer } from '../redis.js';
-
-/** The most grants inside any window of `windowMs` (a call at t counts in [t, t + windowMs)). */
-function busiestWindow(times: readonly number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let most = 0;
-  for (let start = 0, end = 0; end < sorted.length; end++) {
-    while ((sorted[end] as number) - (sorted[start] as number) >= windowMs) start++;
-    most = Math.max(most, end - start + 1);
-  }
-  return most;
-}
+import { busiestWindow } from '../busiest-window.js';
 
 async function grantTimes(budgets: readonly CallBudget[], count: number, priority: CallPriority, deadlineMs: number): Promise<{ granted: number[]; denied: number }> {
   const granted: number[] = [];
@@ -32,7 +22,7 @@ async function grantTimes(budgets: readonly CallBudget[], count: number, priorit
 describe('call budget in one process', () => {
   it('never grants more than `calls` in any rolling window, and grants the rest as the window moves', async () => {
     const budget = new CallBudget({ calls: 5, windowMs: 300 });
-    const { granted, denied } = await grantTimes([budget], 12, 'lookup', 2_000);
+    const { granted, denied } = await grantTimes([budget], 12, 'finish', 2_000);
     expect(denied).toBe(0);
     expect(granted).toHaveLength(12);
     expect(busiestWindow(granted, 300)).toBeLessThanOrEqual(5);
@@ -47,14 +37,16 @@ describe('call budget in one process', () => {
   });
 
   it.each([
-    ['lookup', 10],
+    ['finish', 10],
+    ['lookup', 8],
     ['sync', 7],
     ['background', 5],
-  ] as const)('lets %s calls use %i of 10: background work keeps headroom for new users', async (priority, allowed) => {
+  ] as const)('lets %s calls use %i of 10: lookups under way finish first, background work keeps headroom for new users', async (priority, allowed) => {
     const budget = new CallBudget({ calls: 10, windowMs: 60_000 });
     const { granted } = await grantTimes([budget], 12, priority, 50);
     expect(granted).toHaveLength(allowed);
     if (priority === 'background') expect(await budget.acquire('lookup', Date.now() + 10)).toBeUndefined();
+    if (priority === 'lookup') expect(await budget.acquire('finish', Date.now() + 10)).toBeUndefined();
   });
 
   it('a 429 pauses every call until Retry-After', async () => {
@@ -90,7 +82,7 @@ describeRedis('call budget across a fleet on Redis', () => {
   it('four instances together never pass `calls` in any window (one rolling window on Redis TIME)', async () => {
     const redis = await startRedis();
     const { budgets } = await fleet(4, redis, 10, 500);
-    const { granted, denied } = await grantTimes(budgets, 40, 'lookup', 4_000);
+    const { granted, denied } = await grantTimes(budgets, 40, 'finish', 4_000);
     expect(denied).toBe(0);
     expect(busiestWindow(granted, 500)).toBeLessThanOrEqual(10);
     // Fixed windows would let up to 2 × calls through around a boundary; a rolling one spreads them out.
@@ -101,7 +93,8 @@ describeRedis('call budget across a fleet on Redis', () => {
     const redis = await startRedis();
     const { budgets } = await fleet(2, redis, 10, 60_000);
     expect((await grantTimes(budgets, 10, 'background', 50)).granted).toHaveLength(5);
-    expect((await grantTimes(budgets, 10, 'lookup', 50)).granted).toHaveLength(5);
+    expect((await grantTimes(budgets, 10, 'lookup', 50)).granted).toHaveLength(3);
+    expect((await grantTimes(budgets, 10, 'finish', 50)).granted).toHaveLength(2);
   });
 
   it('a 429 on one instance pauses them all, each told once', async () => {
@@ -128,7 +121,7 @@ describeRedis('call budget across a fleet on Redis', () => {
     await redis.kill();
     const [first] = budgets as [CallBudget];
     // 20 calls over the 4 instances seen: 5 each, two already used.
-    expect((await grantTimes([first], 10, 'lookup', 50)).granted).toHaveLength(3);
+    expect((await grantTimes([first], 10, 'finish', 50)).granted).toHaveLength(3);
   });
 
   it('counts the fleet in one sorted set under the workspace hash tag', async () => {

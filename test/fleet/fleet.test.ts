@@ -11,9 +11,10 @@ afterEach(async () => {
 });
 
 async function fleetOf(size: number, emulator: OrqEmulator, redis: RedisServer, options: Record<string, unknown> = {}): Promise<FleetInstance[]> {
-  // A generous timeoutMs: these tests count orq calls; the waits themselves are measured by the bench.
-  // A longer Redis deadline than the default 250 ms too: this machine's load can stall an instance's event loop that long.
-  const fleet = await startFleet(size, { orqUrl: emulator.url, apiKey: emulator.apiKey, redisUrl: redis.url, shared: { commandTimeoutMs: 1_000 }, options: { timeoutMs: 10_000, ...options } });
+  // A generous timeoutMs: these tests count orq calls; the waits themselves are measured by the bench. No budget:
+  // it would hold back registrations on purpose (the fleet-wide 429 pause works without one).
+  // A longer Redis deadline than the default 250 ms too: under the whole suite this machine stalls processes for seconds.
+  const fleet = await startFleet(size, { orqUrl: emulator.url, apiKey: emulator.apiKey, redisUrl: redis.url, shared: { commandTimeoutMs: 3_000 }, options: { timeoutMs: 10_000, budget: false, ...options } });
   running.push(...fleet);
   // One anonymous request each, so the first measured ones do not pay for a cold HTTP path.
   await Promise.all(fleet.map((instance) => instance.whoami()));

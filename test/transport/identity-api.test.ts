@@ -117,8 +117,8 @@ describe('the fetch transport on answers orq should not give', () => {
   it.each([
     ['invalid JSON', 'application/json', '{"_id": "contact_1", ', /HTTP 200 and a body that is not valid JSON/],
     ['an empty body', 'application/json', '', /HTTP 200 and an empty body/],
-    ['no content type', undefined, '{"_id":"contact_1","external_id":"u"}', /HTTP 200 and no content type/],
-    ['an HTML page', 'text/html', '<html>proxy login</html>', /HTTP 200 and content type "text\/html"/],
+    ['an HTML page', 'text/html', '<html>proxy login</html>', /HTTP 200 and a body that is not JSON \(content type "text\/html"\)/],
+    ['no content type and no JSON', undefined, 'OK', /HTTP 200 and a body that is not JSON \(content type none\)/],
   ])('a 200 with %s is an invalid response, not a network failure', async (_what, type, body, message) => {
     const orq = await serve((_req, res) => {
       res.writeHead(200, type === undefined ? {} : { 'content-type': type });
@@ -136,7 +136,9 @@ describe('the fetch transport on answers orq should not give', () => {
       res.end();
     });
     const api = createFetchIdentityApi({ apiKey: 'k', serverURL: orq.url });
-    await expect(api.retrieve('u', second)).rejects.toMatchObject({ kind: 'http', statusCode: status, message: expect.stringMatching(/redirect.*not followed: check serverURL/) });
+    await expect(api.retrieve('u', second)).rejects.toMatchObject({
+      kind: 'http', statusCode: status, message: expect.stringMatching(/was redirected \(HTTP 30\d to "\/elsewhere\/v2\/identities\/u"\); redirects from orq's API are not followed: set `serverURL`/),
+    });
     expect(orq.requests).toEqual(['GET /v2/identities/u']);
   });
 
@@ -155,17 +157,51 @@ describe('the fetch transport on answers orq should not give', () => {
     expect(seen).not.toMatch(/Bearer (?!\[redacted\])/);
   });
 
-  it('reads no more than a few kilobytes of an error body', async () => {
+  it('reads no more than a few kilobytes of an error body: the rest is never received', async () => {
+    let sent = 0;
+    let finished: boolean | undefined;
     const orq = await serve((_req, res) => {
       res.writeHead(500, { 'content-type': 'text/plain' });
-      res.end('x'.repeat(5_000_000));
+      const chunk = 'x'.repeat(65_536);
+      // 8 MB at most, written as the client takes it; the client hanging up ends it early.
+      const write = (): void => {
+        while (sent < 8_000_000 && !res.destroyed) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', write);
+        }
+        res.end();
+      };
+      res.on('close', () => (finished = res.writableFinished));
+      write();
     });
     const api = createFetchIdentityApi({ apiKey: 'k', serverURL: orq.url });
     const error = await failure(api.retrieve('u', second));
-    expect(error).toMatchObject({ kind: 'http', statusCode: 500 });
-    // Only an excerpt travels on: the cause is a redacted copy without the body, and the message holds 200 characters of it.
-    expect(error.message.length).toBeLessThan(400);
+    expect(error).toMatchObject({ kind: 'http', statusCode: 500, message: expect.stringMatching(/HTTP 500: x{200}…\.$/) });
+    // Only an excerpt travels on: the cause is a redacted copy without the body.
     expect(inspect(error, { depth: 5 }).length).toBeLessThan(4_096);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(finished).toBe(false);
+    expect(sent).toBeLessThan(8_000_000);
+  });
+
+  it('the per-call deadline also covers a body that stops arriving', async () => {
+    const orq = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"_id": "contact_1", ');
+    });
+    const api = createFetchIdentityApi({ apiKey: 'k', serverURL: orq.url });
+    const started = Date.now();
+    await expect(api.retrieve('u', { timeoutMs: 150 })).rejects.toMatchObject({ kind: 'timeout' });
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('reads a JSON identity served without a content type, as the SDK adapter does', async () => {
+    const orq = await serve((_req, res) => {
+      res.writeHead(200);
+      res.end(JSON.stringify({ _id: 'contact_1', external_id: 'u', display_name: null }));
+    });
+    const api = createFetchIdentityApi({ apiKey: 'k', serverURL: orq.url });
+    expect(await api.retrieve('u', second)).toEqual({ id: 'contact_1', externalId: 'u' });
   });
 
   it('joins a serverURL with a path prefix and a trailing slash', async () => {
