@@ -57,13 +57,14 @@ export class CallPolicy<TContext> {
     }
   }
 
+  /** The breaker's state, reading `open` too while a 429 seen anywhere in the fleet pauses calls: no call goes then either. */
   get circuit(): BreakerState {
-    return this.breaker.state;
+    return this.budget !== undefined && this.budget.pausedForMs > 0 ? 'open' : this.breaker.state;
   }
 
-  /** Milliseconds until calls may go again; 0 unless the circuit is open. */
+  /** Milliseconds until calls may go again (the breaker's cooldown or a fleet-wide pause); 0 while they may. */
   get retryInMs(): number {
-    return this.breaker.retryInMs;
+    return Math.max(this.breaker.retryInMs, this.budget?.pausedForMs ?? 0);
   }
 
   get inFlight(): number {

@@ -122,6 +122,10 @@ describeRedis('the resolver on a shared store', () => {
     expect(second.errors.map((error) => error.message)).toEqual([expect.stringMatching(/paused on every instance/)]);
     expect(response.body.identity).toBeNull();
     expect(emulator.count()).toBe(1);
+    // A health endpoint on the paused instance sees the pause, not a closed circuit.
+    const { circuit } = second.middleware.stats();
+    expect(circuit.state).toBe('open');
+    expect(circuit.retryInMs).toBeGreaterThan(0);
     await eventually(() => second.errors.some((error) => /paused on every instance/.test(error.message)), 'the pause to be reported');
 
     await sleep(1_000);
