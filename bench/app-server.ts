@@ -16,6 +16,22 @@ if (spec.loadSdk === true) {
   sdkClient = new Orq({ apiKey: spec.orq?.apiKey ?? 'unused', serverURL: spec.orq?.url ?? 'http://127.0.0.1:9' });
 }
 
+if (spec.outboundFetch !== undefined) {
+  const { url, apiKey, users } = spec.outboundFetch;
+  // What orqIdentity's cold path sends for a new user: a retrieve answered 404, then a create; eight users at a time.
+  const headers = { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' };
+  const ids = userIds('outbound', users);
+  for (let start = 0; start < ids.length; start += 8) {
+    await Promise.all(
+      ids.slice(start, start + 8).map(async (id) => {
+        await (await fetch(`${url}/v2/identities/${encodeURIComponent(id)}`, { headers })).arrayBuffer();
+        const body = JSON.stringify({ external_id: id });
+        await (await fetch(`${url}/v2/identities`, { method: 'POST', headers, body })).arrayBuffer();
+      }),
+    );
+  }
+}
+
 let gcMs = 0;
 let gcMaxMs = 0;
 let gcCount = 0;

@@ -111,6 +111,12 @@ export interface AppSpec {
    * variant then passes that client to orqIdentity instead of using the default fetch transport.
    */
   loadSdk?: boolean;
+  /**
+   * Before listening, send orq's identity endpoints what orqIdentity's cold path sends for this many new users
+   * (a retrieve, a create), with `fetch`: a floor app with the same outbound HTTP history, so what using fetch at
+   * all costs the process's shared Node code (its inline caches) is not counted as the middleware's.
+   */
+  outboundFetch?: { url: string; apiKey: string; users: number };
 }
 
 export interface AppStats {
