@@ -1,9 +1,13 @@
 // Work on cached identities that no request waits for: the refresh of stale ones and the profile sync (PATCH).
+import express from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import { LRUCache } from 'lru-cache';
 import request from 'supertest';
-import { describe, expect, it } from 'vitest';
-import { IdentityMismatchError, type OrqIdentity, type OrqUser } from '../src/index.js';
-import { eventually, startApp } from './helpers.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { IdentityMismatchError, orqIdentity, type OrqIdentity, type OrqIdentityMiddleware, type OrqIdentityOptions, type OrqUser } from '../src/index.js';
+import type { OrqEmulator } from '../src/testing/index.js';
+import { eventually, startApp, startEmulator } from './helpers.js';
+import { connectClient, describeRedis, startRedis, type RedisServer } from './redis.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -121,5 +125,73 @@ describe('profile sync', () => {
     await eventually(() => emulator.count('update') === 1 && middleware.stats().backgroundTasks === 0, 'the PATCH to be answered');
     expect(middleware.stats().cache.size).toBe(1);
     expect(middleware.resolver.cached('other')?.externalId).toBe('other');
+  });
+});
+
+describeRedis('background work on a shared store', () => {
+  async function instance(emulator: OrqEmulator, redis: RedisServer, options: Partial<OrqIdentityOptions> = {}) {
+    const middleware = orqIdentity({
+      apiKey: emulator.apiKey, serverURL: emulator.url, onError: () => undefined, budget: false,
+      shared: { redis: await connectClient('ioredis', redis) }, ...options,
+    });
+    const app = express();
+    app.use((req: Request, _res: Response, next: NextFunction) => {
+      (req as { user?: unknown }).user = { id: req.header('x-user') };
+      next();
+    });
+    app.use(middleware);
+    app.get('/whoami', (req, res) => { res.json({ identity: req.orqIdentity ?? null }); });
+    return { middleware, whoami: (user: string) => request(app).get('/whoami').set('x-user', user) };
+  }
+
+  afterEach(async () => {
+    await Promise.all(closing.splice(0).map((middleware) => middleware.close({ timeoutMs: 1_000 })));
+  });
+  const closing: OrqIdentityMiddleware[] = [];
+
+  it('a profile change is PATCHed once and written to the store: an instance with a cold cache reads it without a call', async () => {
+    const emulator = await startEmulator();
+    const redis = await startRedis();
+    const getUser = () => ({ externalId: 'fleet-ada', displayName: 'New name' });
+    const first = await instance(emulator, redis, { getUser });
+    closing.push(first.middleware);
+    emulator.seed({ externalId: 'fleet-ada', displayName: 'Old name' });
+    await first.whoami('fleet-ada').expect(200);
+    await eventually(() => emulator.count('update') === 1 && first.middleware.stats().backgroundTasks === 0, 'the PATCH');
+
+    const cold = await instance(emulator, redis, { getUser });
+    closing.push(cold.middleware);
+    expect((await cold.whoami('fleet-ada').expect(200)).body.identity?.displayName).toBe('New name');
+    await sleep(30);
+    expect(emulator.calls.map((call) => call.operation)).toEqual(['retrieve', 'update']);
+  });
+
+  it('a refresh writes its answer to the store, and one that finds the user gone in orq removes it there too', async () => {
+    const emulator = await startEmulator();
+    const redis = await startRedis();
+    const first = await instance(emulator, redis, { metrics: { refreshMs: 60 } });
+    closing.push(first.middleware);
+    emulator.seed({ externalId: 'fleet-kim' });
+    emulator.setUsage('fleet-kim', { totalCost: 1, totalTokens: 1, totalRequests: 1, errorRate: 0 });
+    await first.whoami('fleet-kim').expect(200);
+    emulator.setUsage('fleet-kim', { totalCost: 7, totalTokens: 7, totalRequests: 7, errorRate: 0 });
+    await sleep(70);
+    await first.whoami('fleet-kim').expect(200);
+    await eventually(() => first.middleware.resolver.cached('fleet-kim')?.metrics?.totalCost === 7 && first.middleware.stats().backgroundTasks === 0, 'the refresh');
+
+    const cold = await instance(emulator, redis, { metrics: { refreshMs: 60 } });
+    closing.push(cold.middleware);
+    expect((await cold.whoami('fleet-kim').expect(200)).body.identity?.metrics?.totalCost).toBe(7);
+    expect(emulator.count('retrieve')).toBe(2);
+
+    // Deleted in orq: the next refresh drops it here and from the store, so no instance serves it from there.
+    emulator.inject({ operation: 'retrieve', kind: 'status', status: 404, body: { error: 'Identity not found' }, times: 1 });
+    await sleep(70);
+    first.middleware.resolver.cached('fleet-kim');
+    await eventually(() => first.middleware.resolver.cached('fleet-kim') === undefined && first.middleware.stats().backgroundTasks === 0, 'the entry to be dropped');
+    const third = await instance(emulator, redis, { metrics: { refreshMs: 60 } });
+    closing.push(third.middleware);
+    await third.whoami('fleet-kim').expect(200);
+    expect(emulator.count('retrieve')).toBe(4);
   });
 });
