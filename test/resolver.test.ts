@@ -2,6 +2,7 @@
 import { LRUCache } from 'lru-cache';
 import { describe, expect, it } from 'vitest';
 import { createIdentityResolver, OrqApiError, OrqUnavailableError, type OrqIdentity, type OrqIdentityError } from '../src/index.js';
+import request from 'supertest';
 import { connectionFor, eventually, orqClientFor, startApp, startEmulator, transports } from './helpers.js';
 
 const fast = { retries: 0, timeoutMs: 300, lookupTimeoutMs: 1_000 } as const;
@@ -379,6 +380,61 @@ describe('a lookup, step by step', () => {
     await resolver.close();
     await expect(failing).rejects.toMatchObject({ reason: 'failed' });
     await expect(resolver.resolve('failing-at-close')).rejects.toMatchObject({ reason: 'closed' });
+  });
+
+  it.each([
+    ['fails on the way (a reset)', { operation: 'create', kind: 'reset', times: 1 } as const, 'create reset'],
+    ['answers 201 with a body that is not an identity', { operation: 'create', kind: 'raw', status: 201, body: 'not json', times: 1 } as const, 'create 201'],
+  ])('a create that %s is not followed by a retrieve: only an HTTP refusal might be a lost race', async (_what, fault, create) => {
+    const emulator = await startEmulator();
+    const resolver = createIdentityResolver({ ...connectionFor('fetch', emulator), retries: 0, onError: () => undefined });
+    emulator.inject(fault);
+    await expect(resolver.resolve('odd-create')).rejects.toMatchObject({ reason: 'failed' });
+    expect(emulator.calls.map((call) => `${call.operation} ${String(call.status)}`)).toEqual(['retrieve 404', create]);
+    await resolver.close();
+  });
+
+  it('a failure that is not already an OrqUnavailableError reaches the caller wrapped in one that names the user and the cause', async () => {
+    const emulator = await startEmulator();
+    const resolver = createIdentityResolver({ ...connectionFor('fetch', emulator), retries: 0, onError: () => undefined });
+    emulator.inject({ kind: 'status', status: 500, times: 1 });
+    const failure = await resolver.resolve('wrapped').catch((error: unknown) => error);
+    expect(failure).toMatchObject({ name: 'OrqUnavailableError', reason: 'failed', externalId: 'wrapped' });
+    expect((failure as Error).message).toMatch(/^No orq identity for user "wrapped": orq retrieve of user "wrapped" failed with HTTP 500/);
+    expect((failure as Error).cause).toBeInstanceOf(OrqApiError);
+    await resolver.close();
+  });
+
+  it('each unusable user is reported once, whatever else is unusable', async () => {
+    const emulator = await startEmulator();
+    const errors: OrqIdentityError[] = [];
+    const resolver = createIdentityResolver({ ...connectionFor('fetch', emulator), onError: (error) => errors.push(error) });
+    for (const user of ['', '..', '', { externalId: 1.5 }, '..']) await expect(resolver.resolve(user as never)).rejects.toMatchObject({ name: 'InvalidUserError' });
+    expect(errors).toHaveLength(3);
+    // An id that is not a string is never looked up in the cache, so it is no cache miss either.
+    expect(resolver.stats().cache).toMatchObject({ hits: 0, misses: 4 });
+    await resolver.close();
+  });
+
+  it.each([
+    ['answers', undefined],
+    ['fails', { kind: 'status', status: 500, times: 1 } as const],
+  ])('a lookup that %s within the wait leaves no timeout to be reported later', async (_what, fault) => {
+    const { whoami, emulator, errors } = await startApp({ middleware: { timeoutMs: 60, retries: 0 } });
+    if (fault !== undefined) emulator.inject(fault);
+    await whoami('in-time').expect(200);
+    await new Promise((resolve) => setTimeout(resolve, 90));
+    expect(errors.filter((error) => error instanceof OrqUnavailableError && error.reason === 'timeout')).toEqual([]);
+  });
+
+  it('close() sums up what it held back: a getUser failing on every request gives 10 reports, then one with the count', async () => {
+    const { app, errors, middleware } = await startApp({ middleware: { getUser: () => { throw new Error('session store down'); } } });
+    app.get('/hello', (_req, res) => { res.send('ok'); });
+    for (let index = 0; index < 12; index++) await request(app).get('/hello').expect(200, 'ok');
+    expect(errors).toHaveLength(10);
+    await middleware.close();
+    expect(errors.map((error) => error.code)).toEqual([...Array<string>(10).fill('ORQ_IDENTITY_GET_USER_FAILED'), 'ORQ_IDENTITY_REPEATED_FAILURES']);
+    expect(errors[10]).toMatchObject({ count: 2 });
   });
 
   it('isBackingOff: a user failed recently or any user with the circuit open, but never one whose lookup is under way', async () => {
