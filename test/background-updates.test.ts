@@ -90,7 +90,6 @@ describe('profile sync', () => {
   const profiles: Record<string, OrqUser> = {
     metered: { externalId: 'metered', displayName: 'New name' },
     evicted: { externalId: 'evicted', displayName: 'New name' },
-    other: { externalId: 'other' },
   };
 
   it('keeps the metrics of the cached identity when the PATCH answer carries none', async () => {
@@ -115,16 +114,27 @@ describe('profile sync', () => {
     await eventually(() => emulator.count('retrieve') === 2, 'the refresh', 1_000);
   });
 
-  it('does not put back an identity the cache dropped while the PATCH was under way', async () => {
-    const { app, emulator, middleware } = await startApp({ middleware: { cache: { max: 1 }, getUser: (req) => profiles[req.header('x-user') ?? ''] } });
+  it('keeps the cache lifetime of the identity it replaces: a PATCH does not make an entry usable for longer', async () => {
+    const cache = new LRUCache<string, OrqIdentity>({ max: 10, ttl: 60_000 });
+    const { app, emulator, middleware } = await startApp({ middleware: { cache, getUser: (req) => profiles[req.header('x-user') ?? ''] } });
     emulator.seed({ externalId: 'evicted', displayName: 'Old name' });
-    emulator.inject({ operation: 'update', kind: 'latency', ms: 150 });
+    emulator.inject({ operation: 'update', kind: 'latency', ms: 100 });
     await request(app).get('/whoami').set('x-user', 'evicted').expect(200);
-    await request(app).get('/whoami').set('x-user', 'other').expect(200);
-    expect(middleware.resolver.cached('evicted')).toBeUndefined();
+    const before = cache.getRemainingTTL('evicted');
+    await eventually(() => cache.get('evicted')?.displayName === 'New name' && middleware.stats().backgroundTasks === 0, 'the PATCH to land');
+    expect(cache.getRemainingTTL('evicted')).toBeLessThanOrEqual(before);
+  });
+
+  it('does not put back an identity the cache dropped while the PATCH was under way', async () => {
+    const cache = new LRUCache<string, OrqIdentity>({ max: 10, ttl: 60_000 });
+    const { app, emulator, middleware } = await startApp({ middleware: { cache, getUser: (req) => profiles[req.header('x-user') ?? ''] } });
+    emulator.seed({ externalId: 'evicted', displayName: 'Old name' });
+    emulator.inject({ operation: 'update', kind: 'latency', ms: 300 });
+    await request(app).get('/whoami').set('x-user', 'evicted').expect(200);
+    // Dropped by the app (or evicted) before orq answers the PATCH: the answer must not bring it back.
+    expect(cache.delete('evicted')).toBe(true);
     await eventually(() => emulator.count('update') === 1 && middleware.stats().backgroundTasks === 0, 'the PATCH to be answered');
-    expect(middleware.stats().cache.size).toBe(1);
-    expect(middleware.resolver.cached('other')?.externalId).toBe('other');
+    expect(cache.has('evicted')).toBe(false);
   });
 });
 
