@@ -4,6 +4,9 @@ import { CallPolicy, maxRetryAfterMs, type CallPolicyConfig } from '../../src/ca
 import { OrqApiError, OrqUnavailableError, type OrqFailureKind, type OrqIdentityError } from '../../src/index.js';
 import { Reporter } from '../../src/reporter.js';
 import type { CallOptions } from '../../src/orq-client.js';
+import { commandFunction, type SendCommand } from '../../src/store/command.js';
+import { RedisStore } from '../../src/store/redis-store.js';
+import { connectClient, describeRedis, startRedis, type RedisServer } from '../redis.js';
 
 function policyWith(overrides: Partial<CallPolicyConfig> = {}) {
   const reported: OrqIdentityError[] = [];
@@ -272,5 +275,48 @@ describe('the budget', () => {
     await expect(slow).resolves.toBe('done');
     // The refused call gave its grant back: a new lookup still has its one.
     await expect(policy.call('retrieve', 'c', Date.now() + 200, scripted('ok').send, undefined)).resolves.toBe('ok');
+  });
+});
+
+describeRedis('the call policy on a shared store', () => {
+  async function sharedStore(redis: RedisServer): Promise<RedisStore> {
+    const send = commandFunction(await connectClient('ioredis', redis)) as SendCommand;
+    return new RedisStore({ send, prefix: 'test:', scope: 'ws', commandTimeoutMs: 500, report: () => undefined });
+  }
+
+  it("a 429 on one instance: the others refuse calls as paused fleet-wide, report that once, and read their circuit as open", async () => {
+    const redis = await startRedis();
+    const first = policyWith({ store: await sharedStore(redis) });
+    const second = policyWith({ store: await sharedStore(redis) });
+    await expect(first.policy.call('retrieve', 'a', Date.now() + 2_000, scripted(failure('rate-limited', { retryAfterMs: 1_500 })).send, undefined)).rejects.toThrow();
+    expect(first.reported).toHaveLength(1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(second.policy.circuit).toBe('closed');
+
+    const { send, timeouts } = scripted('never');
+    const refused = second.policy.call('retrieve', 'b', Date.now() + 2_000, send, undefined);
+    await expect(refused).rejects.toBeInstanceOf(OrqUnavailableError);
+    await expect(refused).rejects.toMatchObject({
+      reason: 'circuit-open', externalId: 'b',
+      message: 'orq rate-limited this workspace (HTTP 429); calls to orq are paused on every instance for about 2 s; meanwhile requests go on without new identities.',
+    });
+    await expect(second.policy.call('retrieve', 'c', Date.now() + 2_000, send, undefined)).rejects.toMatchObject({ reason: 'circuit-open', externalId: 'c' });
+    expect(timeouts).toEqual([]);
+    expect(second.reported).toHaveLength(1);
+    expect(second.reported[0]).toMatchObject({ reason: 'circuit-open', externalId: undefined, message: expect.stringMatching(/^orq rate-limited this workspace \(HTTP 429\); calls to orq are paused on every instance/) });
+    expect(second.policy.circuit).toBe('open');
+    expect(second.policy.isOpen).toBe(true);
+    expect(second.policy.retryInMs).toBeGreaterThan(1_000);
+    expect(second.policy.retryInMs).toBeLessThanOrEqual(1_500);
+    expect(second.policy.circuitOpenError('d')).toMatchObject({ externalId: 'd', message: expect.stringMatching(/paused on every instance/) });
+    expect(first.policy.circuitOpenError('d').message).toMatch(/^Calls to orq are paused after repeated failures/);
+  });
+
+  it('a budget over a shared store is the fleet\'s, and says so when it has no room', async () => {
+    const redis = await startRedis();
+    const { policy, reported } = policyWith({ store: await sharedStore(redis), budget: { calls: 1, windowMs: 60_000 } });
+    await expect(policy.call('retrieve', 'a', Date.now() + 200, scripted('ok').send, undefined)).resolves.toBe('ok');
+    await expect(policy.call('retrieve', 'b', Date.now() + 200, scripted('ok').send, undefined)).rejects.toMatchObject({ reason: 'budget' });
+    expect(reported.map((error) => error.message)).toEqual([expect.stringMatching(/^The call budget \(1 calls to orq per 60000 ms across the fleet\) had no room for the retrieve of user "b"/)]);
   });
 });
