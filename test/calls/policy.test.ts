@@ -278,6 +278,93 @@ describe('the budget', () => {
   });
 });
 
+/** A `send` that waits until the test settles it. */
+function held() {
+  let settle: (outcome: { value?: unknown; error?: unknown }) => void = () => undefined;
+  let sent = 0;
+  const send = (): Promise<unknown> => {
+    sent += 1;
+    return new Promise((resolve, reject) => {
+      settle = (outcome) => (outcome.error === undefined ? resolve(outcome.value) : reject(outcome.error));
+    });
+  };
+  return { send, settle: (outcome: { value?: unknown; error?: unknown }) => settle(outcome), sent: () => sent };
+}
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
+
+describe('the queue', () => {
+  it('a call still queued at its deadline fails as timed out, never sent, and gives its grant back', async () => {
+    // New lookups may use 2 of 3.
+    const { policy } = policyWith({ budget: { calls: 3, windowMs: 60_000 }, maxConcurrency: 1 });
+    const holder = held();
+    const holding = policy.call('retrieve', 'a', Date.now() + 2_000, holder.send, undefined);
+    await tick();
+    const { send, timeouts } = scripted('never');
+    const late = policy.call('retrieve', 'b', Date.now() + 100, send, undefined);
+    await expect(late).rejects.toBeInstanceOf(OrqApiError);
+    await expect(late).rejects.toMatchObject({ kind: 'timeout', message: expect.stringMatching(/^orq retrieve of user "b" did not finish within lookupTimeoutMs/), cause: { name: 'DeadlineExceededError' } });
+    expect(timeouts).toEqual([]);
+    holder.settle({ value: 'a' });
+    await expect(holding).resolves.toBe('a');
+    await expect(policy.call('retrieve', 'c', Date.now() + 200, scripted('ok').send, undefined)).resolves.toBe('ok');
+  });
+
+  it('a queued call finds the circuit its predecessor opened: refused without being sent', async () => {
+    const { policy } = policyWith({ maxConcurrency: 1, failureThreshold: 1 });
+    const holder = held();
+    const holding = policy.call('retrieve', 'a', Date.now() + 2_000, holder.send, undefined);
+    await tick();
+    const { send, timeouts } = scripted('never');
+    const queued = policy.call('retrieve', 'b', Date.now() + 2_000, send, undefined);
+    await tick();
+    holder.settle({ error: failure('network') });
+    await expect(holding).rejects.toThrow();
+    await expect(queued).rejects.toMatchObject({ reason: 'circuit-open', externalId: 'b', message: expect.stringMatching(/^Calls to orq are paused after repeated failures/) });
+    expect(timeouts).toEqual([]);
+  });
+
+  it('while the probe of a half-open circuit is out, other calls are refused without being sent', async () => {
+    freezeDate();
+    const { policy } = policyWith({ failureThreshold: 1, cooldownMs: 100 });
+    await expect(policy.call('retrieve', 'u', Date.now() + 5_000, scripted(failure('network')).send, undefined)).rejects.toThrow();
+    advance(100);
+    const probe = held();
+    const probing = policy.call('retrieve', 'p', Date.now() + 5_000, probe.send, undefined);
+    await tick();
+    const { send, timeouts } = scripted('never');
+    await expect(policy.call('retrieve', 'q', Date.now() + 5_000, send, undefined)).rejects.toMatchObject({
+      reason: 'circuit-open', externalId: 'q', message: 'Calls to orq are paused after repeated failures (about 0 s left); the request goes on without an identity.',
+    });
+    expect(timeouts).toEqual([]);
+    probe.settle({ value: 'back' });
+    await expect(probing).resolves.toBe('back');
+    expect(policy.circuit).toBe('closed');
+  });
+
+  it('an urgent call (the create of a lookup under way) leaves the queue before new lookups that came first', async () => {
+    const { policy } = policyWith({ maxConcurrency: 1 });
+    const order: string[] = [];
+    const holder = held();
+    const holding = policy.call('retrieve', 'a', Date.now() + 2_000, holder.send, undefined);
+    await tick();
+    const queued = [
+      policy.call('retrieve', 'x', Date.now() + 2_000, async () => order.push('x'), undefined),
+      policy.call('create', 'y', Date.now() + 2_000, async () => order.push('y'), undefined, true),
+    ];
+    await tick();
+    holder.settle({ value: 'a' });
+    await Promise.all([holding, ...queued]);
+    expect(order).toEqual(['y', 'x']);
+  });
+
+  it('a call that reached orq keeps its grant, even when it failed', async () => {
+    const { policy } = policyWith({ budget: { calls: 1, windowMs: 60_000 } });
+    await expect(policy.call('retrieve', 'a', Date.now() + 200, scripted(failure('http', { statusCode: 400 })).send, undefined)).rejects.toMatchObject({ statusCode: 400 });
+    await expect(policy.call('retrieve', 'b', Date.now() + 200, scripted('ok').send, undefined)).rejects.toMatchObject({ reason: 'budget' });
+  });
+});
+
 describeRedis('the call policy on a shared store', () => {
   async function sharedStore(redis: RedisServer): Promise<RedisStore> {
     const send = commandFunction(await connectClient('ioredis', redis)) as SendCommand;
@@ -310,6 +397,17 @@ describeRedis('the call policy on a shared store', () => {
     expect(second.policy.retryInMs).toBeLessThanOrEqual(1_500);
     expect(second.policy.circuitOpenError('d')).toMatchObject({ externalId: 'd', message: expect.stringMatching(/paused on every instance/) });
     expect(first.policy.circuitOpenError('d').message).toMatch(/^Calls to orq are paused after repeated failures/);
+  });
+
+  it('a refused key on one instance pauses only that one: the fleet goes on', async () => {
+    const redis = await startRedis();
+    const first = policyWith({ store: await sharedStore(redis) });
+    const second = policyWith({ store: await sharedStore(redis) });
+    await expect(first.policy.call('retrieve', 'a', Date.now() + 2_000, scripted(failure('unauthorized', { statusCode: 401 })).send, undefined)).rejects.toThrow();
+    expect(first.policy.circuit).toBe('open');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await expect(second.policy.call('retrieve', 'b', Date.now() + 2_000, scripted('ok').send, undefined)).resolves.toBe('ok');
+    expect(second.reported).toEqual([]);
   });
 
   it('a budget over a shared store is the fleet\'s, and says so when it has no room', async () => {
