@@ -264,6 +264,7 @@ describe('shared store: the commands it sends and what it makes of the replies',
     await store.pause(250.5);
     const token = `${store.instanceId}:1`;
     expect(lease).toEqual({ token });
+    expect(token).toMatch(/^[0-9a-f]{16}:1$/);
     expect(sent).toEqual([
       ['SET', 'test:{ws1:u1}:identity', '{"v":1,"at":5,"identity":{"id":"contact_u1","externalId":"u1"}}', 'PX', '1501'],
       ['DEL', 'test:{ws1:u1}:identity'],
