@@ -191,8 +191,8 @@ function causeMessages(error: unknown, depth = 0): string {
   return `${readMessage(error, 500)} ${causeMessages((error as { cause?: unknown }).cause, depth + 1)}`;
 }
 
+/** undefined for anything JSON.parse refuses, a blank text included. */
 function parseJson(text: string): unknown {
-  if (text.trim() === '') return undefined;
   try {
     return JSON.parse(text) as unknown;
   } catch {

@@ -90,6 +90,21 @@ describe.each(transports)('the %s transport', (transport) => {
     await expect(api.retrieve('u', second)).rejects.toMatchObject({ kind: 'invalid-response' });
   });
 
+  it('a 300 is a redirect left unfollowed, a 400 a plain HTTP failure; a Location is quoted up to 200 characters', async () => {
+    const emulator = await startEmulator();
+    const api = apiFor(transport, emulator);
+    emulator.inject({ kind: 'status', status: 300, times: 1 });
+    await expect(api.retrieve('u', second)).rejects.toMatchObject({
+      kind: 'http', statusCode: 300,
+      message: "orq retrieve of user \"u\" was redirected (HTTP 300); redirects from orq's API are not followed: set `serverURL` to the address orq answers at.",
+    });
+    const far = `https://elsewhere.example/${'p'.repeat(300)}`;
+    emulator.inject({ kind: 'status', status: 300, headers: { location: far }, times: 1 });
+    await expect(api.retrieve('u', second)).rejects.toMatchObject({ message: expect.stringContaining(`(HTTP 300 to ${JSON.stringify(far.slice(0, 200))}); `) });
+    emulator.inject({ kind: 'status', status: 400, body: { error: 'bad' }, times: 1 });
+    await expect(api.retrieve('u', second)).rejects.toMatchObject({ kind: 'http', statusCode: 400, message: 'orq retrieve of user "u" failed with HTTP 400: {"error":"bad"}.' });
+  });
+
   it('reports a refused connection as a network failure', async () => {
     const emulator = await startEmulator();
     const api = apiFor(transport, emulator);
