@@ -87,6 +87,49 @@ describe('withOrqIdentity', () => {
     expect(emulator.identities().find((identity) => identity.external_id === 'up-chat')?.display_name).toBe('Up chat');
   });
 
+  it('covers every call of the table, positional agents calls included: header always, body identity with upsert where the SDK takes one', async () => {
+    const emulator = await startEmulator({ shape: 'sdk' });
+    const message = { role: 'user' as const, parts: [{ kind: 'text' as const, text: 'hi' }] };
+    const agent = { key: 'a', model: 'm', role: 'r', instructions: 'i', message, settings: { tools: [] }, path: 'p' };
+    const through = (orq: Orq): Array<() => Promise<unknown>> => [
+      () => orq.router.completions.create({ model: 'm', prompt: 'hi' }),
+      () => orq.router.embeddings.create({ model: 'm', input: 'hi' }),
+      () => orq.agents.invoke('a', { message }),
+      () => orq.agents.stream({ message }, 'a'),
+      () => orq.agents.run(agent),
+      () => orq.agents.streamRun(agent),
+      () => orq.agents.responses.create({ message }, 'a'),
+    ];
+    const user = { externalId: 'agent-user', email: 'agent@example.com', tags: ['t'] };
+    const sent = { id: 'agent-user', email: 'agent@example.com', tags: ['t'] };
+    for (const upsert of [false, true]) {
+      const orq = withOrqIdentity(new Orq({ apiKey: emulator.apiKey, serverURL: emulator.url }), { upsert });
+      // The emulator routes none of these: each call reaches it and fails there, never in the SDK's own input checks.
+      const failures = await runWithOrqUser(user, () => Promise.all(through(orq).map(async (call) => call().then(() => undefined, (error: Error) => error.name))));
+      expect(failures.filter((name) => name === 'SDKValidationError')).toEqual([]);
+    }
+    const seen = emulator.calls.map((call) => {
+      const body = call.body as { identity?: unknown; orq?: { identity?: unknown } };
+      return [call.path, call.headers['x-orq-identity-id'], body.identity ?? body.orq?.identity ?? null];
+    });
+    expect(seen).toEqual([
+      ['/v2/router/completions', 'agent-user', null],
+      ['/v2/router/embeddings', 'agent-user', null],
+      ['/v2/agents/a/task', 'agent-user', null],
+      ['/v2/agents/a/stream-task', 'agent-user', null],
+      ['/v2/agents/run', 'agent-user', null],
+      ['/v2/agents/stream-run', 'agent-user', null],
+      ['/v2/agents/a/responses', 'agent-user', null],
+      ['/v2/router/completions', 'agent-user', sent],
+      ['/v2/router/embeddings', 'agent-user', null],
+      ['/v2/agents/a/task', 'agent-user', sent],
+      ['/v2/agents/a/stream-task', 'agent-user', sent],
+      ['/v2/agents/run', 'agent-user', sent],
+      ['/v2/agents/stream-run', 'agent-user', sent],
+      ['/v2/agents/a/responses', 'agent-user', sent],
+    ]);
+  });
+
   it('never overrides an identity the caller set, in the body or in a header', async () => {
     const emulator = await startEmulator({ shape: 'sdk' });
     const orq = withOrqIdentity(new Orq({ apiKey: emulator.apiKey, serverURL: emulator.url }), { upsert: true });
