@@ -162,11 +162,36 @@ describe('withOrqIdentity', () => {
     expect(emulator.calls[0]?.headers['x-orq-identity-id']).toBeUndefined();
   });
 
+  it('sends no header for an id a header cannot carry, the body identity still with upsert; and keeps per-call options it extends', async () => {
+    const emulator = await startEmulator({ shape: 'sdk' });
+    const orq = withOrqIdentity(new Orq({ apiKey: emulator.apiKey, serverURL: emulator.url }), { upsert: true });
+    await runWithOrqUser('caf\u00e9-user', () => orq.deployments.invoke({ key: 'bot' }));
+    const plain = withOrqIdentity(new Orq({ apiKey: emulator.apiKey, serverURL: emulator.url }));
+    await runWithOrqUser('optioned', () => plain.deployments.invoke({ key: 'bot' }, { timeoutMs: 5_000 }));
+    expect(emulator.calls.map((call) => [call.headers['x-orq-identity-id'], call.identity?.externalId, call.identity?.source])).toEqual([
+      [undefined, 'caf\u00e9-user', 'body'],
+      ['optioned', 'optioned', 'header'],
+    ]);
+  });
+
+  it('gives back what the client has where it lacks a listed namespace or method (an older or newer SDK)', () => {
+    const create = { not: 'a function' };
+    const client = { deployments: undefined, router: null, responses: { create }, agents: 'agents' };
+    const wrapped = withOrqIdentity(client);
+    expect(wrapped.deployments).toBeUndefined();
+    expect(wrapped.router).toBeNull();
+    expect(wrapped.responses.create).toBe(create);
+    expect(wrapped.agents).toBe('agents');
+    // A name the table does not list, inherited ones included, is the client's own.
+    expect((wrapped as { __proto__?: unknown }).__proto__).toBe(Object.prototype);
+  });
+
   it.each([
-    [null, /pass your @orq-ai\/node client/],
-    [{ upsert: 'yes' }, /`upsert` must be a boolean/],
+    [null, /pass your @orq-ai\/node client.*; received null\./],
+    [{ upsert: 'yes' }, /`upsert` must be a boolean, received string/],
+    [42, /pass your @orq-ai\/node client, e\.g\. `withOrqIdentity\(new Orq\(\{ apiKey \}\)\)`; received number\./],
   ])('refuses %j at start-up', (bad, message) => {
-    const make = () => (bad === null ? withOrqIdentity(null as unknown as object) : withOrqIdentity({}, bad as never));
+    const make = () => (bad === null || typeof bad === 'number' ? withOrqIdentity(bad as unknown as object) : withOrqIdentity({}, bad as never));
     expect(make).toThrow(TypeError);
     expect(make).toThrow(message);
   });
@@ -183,6 +208,7 @@ describe('orqIdentityRequestHook (HTTPClient route)', () => {
       await orq.responses.create({ model: 'm', input: 'hi' }, { headers: { 'x-orq-identity-id': 'kept' } });
     });
     await orq.deployments.invoke({ key: 'bot' });
-    expect(emulator.calls.map((call) => call.identity?.externalId)).toEqual(['hooked', 'kept', undefined]);
+    await runWithOrqUser('caf\u00e9', () => orq.deployments.invoke({ key: 'bot' }));
+    expect(emulator.calls.map((call) => call.identity?.externalId)).toEqual(['hooked', 'kept', undefined, undefined]);
   });
 });
