@@ -18,13 +18,21 @@ async function failureOf(work: Promise<unknown>): Promise<OrqApiError> {
   throw new Error('expected the call to fail');
 }
 
-/** The causes under an error, outermost first, by what an operator reads of them. */
-function chainOf(error: Error): Array<{ name: string; code: unknown; statusCode: unknown }> {
-  const chain: Array<{ name: string; code: unknown; statusCode: unknown }> = [];
+/** The causes under an error, outermost first: name, then code and statusCode where a cause has them. */
+function chainOf(error: Error): string[] {
+  const chain: string[] = [];
   for (let cause = error.cause as (Error & { code?: unknown; statusCode?: unknown }) | undefined; cause !== undefined; cause = cause.cause as typeof cause) {
-    chain.push({ name: cause.name, code: cause.code, statusCode: cause.statusCode });
+    const fields = [cause.name];
+    if (Object.hasOwn(cause, 'code')) fields.push(`code ${String(cause.code)}`);
+    if (Object.hasOwn(cause, 'statusCode')) fields.push(`status ${String(cause.statusCode)}`);
+    chain.push(fields.join(', '));
   }
   return chain;
+}
+
+/** An SDK client whose every request fails the way `fail` says, before or while reading the answer. */
+function failingClient(fail: () => Promise<Response>): Orq {
+  return new Orq({ apiKey: 'test-key', serverURL: 'http://127.0.0.1:9', httpClient: new HTTPClient({ fetcher: fail }) });
 }
 
 describe('identityFromWire', () => {
@@ -265,22 +273,15 @@ describe('createIdentityApi: per-call options and messages', () => {
     const closed = await startEmulator();
     await closed.close();
     const refused = await failureOf(createIdentityApi(orqClientFor(closed)).retrieve('u', { timeoutMs: 1_000 }));
-    expect(chainOf(refused)).toEqual([
-      { name: 'ConnectionError', code: undefined, statusCode: undefined },
-      { name: 'TypeError', code: undefined, statusCode: undefined },
-      { name: 'Error', code: 'ECONNREFUSED', statusCode: undefined },
-    ]);
+    expect(chainOf(refused)).toEqual(['ConnectionError', 'TypeError', 'Error, code ECONNREFUSED']);
     const emulator = await startEmulator();
     emulator.inject({ kind: 'status', status: 500, times: 1 });
     const failed = await failureOf(createIdentityApi(orqClientFor(emulator)).retrieve('u', { timeoutMs: 1_000 }));
-    expect(chainOf(failed)).toEqual([{ name: 'APIError', code: undefined, statusCode: 500 }]);
+    expect(chainOf(failed)).toEqual(['APIError, status 500']);
     // A timeout's cause keeps the DOMException's numeric code.
     emulator.inject({ kind: 'hang', times: 1 });
     const late = await failureOf(createIdentityApi(orqClientFor(emulator)).retrieve('u', { timeoutMs: 100 }));
-    expect(chainOf(late)).toEqual([
-      { name: 'RequestTimeoutError', code: undefined, statusCode: undefined },
-      { name: 'TimeoutError', code: 23, statusCode: undefined },
-    ]);
+    expect(chainOf(late)).toEqual(['RequestTimeoutError', 'TimeoutError, code 23']);
     // Each copy's stack is its own first line: no frames of ours, none of the SDK's.
     for (let cause = refused.cause as Error | undefined; cause !== undefined; cause = cause.cause as Error | undefined) {
       expect(cause.stack).toBe(`${cause.name}: ${cause.message}`);
@@ -294,6 +295,30 @@ describe('createIdentityApi: per-call options and messages', () => {
     const error = await failureOf(api.retrieve('u', { timeoutMs: 1_000 }));
     expect(error).toMatchObject({ kind: 'timeout', message: 'orq retrieve of user "u" got no answer in time.' });
     expect((error.cause as Error).name).toBe('RequestAbortedError');
+  });
+
+  it('reports a body the app\'s client aborts while it is read as a call that got no answer in time', async () => {
+    const aborted = () => Promise.resolve(new Response(new ReadableStream({
+      pull: (controller) => controller.error(new DOMException('stopped by the app', 'AbortError')),
+    }), { status: 200, headers: { 'content-type': 'application/json' } }));
+    const error = await failureOf(createIdentityApi(failingClient(aborted)).retrieve('u', { timeoutMs: 1_000 }));
+    expect(error).toMatchObject({ kind: 'timeout', message: 'orq retrieve of user "u" got no answer in time.' });
+    expect(chainOf(error)).toEqual(['AbortError, code 20']);
+  });
+
+  it('keeps four levels of causes, skips a null one, and looks for a redirect loop four levels deep', async () => {
+    const nested = (...messages: string[]): Error | undefined =>
+      messages.reduceRight<Error | undefined>((cause, message) => new Error(message, cause === undefined ? undefined : { cause }), undefined);
+    const failing = (cause: unknown) => () => Promise.reject(new TypeError('fetch failed', { cause }));
+    const deep = await failureOf(createIdentityApi(failingClient(failing(nested('a', 'b', 'c')))).retrieve('u', { timeoutMs: 1_000 }));
+    expect(chainOf(deep)).toEqual(['ConnectionError', 'TypeError', 'Error', 'Error']);
+    expect((deep.cause as Error).cause).toMatchObject({ message: 'fetch failed' });
+    const nullCause = await failureOf(createIdentityApi(failingClient(failing(null))).retrieve('u', { timeoutMs: 1_000 }));
+    expect(chainOf(nullCause)).toEqual(['ConnectionError', 'TypeError']);
+    const loopAtFour = await failureOf(createIdentityApi(failingClient(failing(nested('a', 'redirect count exceeded')))).retrieve('u', { timeoutMs: 1_000 }));
+    expect(loopAtFour).toMatchObject({ kind: 'invalid-response', message: expect.stringMatching(/redirects in a loop/) });
+    const loopAtFive = await failureOf(createIdentityApi(failingClient(failing(nested('a', 'b', 'redirect count exceeded')))).retrieve('u', { timeoutMs: 1_000 }));
+    expect(loopAtFive).toMatchObject({ kind: 'network' });
   });
 
   it('an API key (given as a function) that a header cannot carry is not-sent, also when the runtime says ByteString', async () => {
