@@ -202,6 +202,19 @@ describe('the fetch transport on answers orq should not give', () => {
     await expect(api.retrieve('u', second)).rejects.toMatchObject({ message: 'orq retrieve of user "u" failed with HTTP 500: café au lait.' });
   });
 
+  it('marks an error body cut inside a character, and names a failure that has no code by its message', async () => {
+    const orq = await serve((_req, res) => {
+      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+      // "ab" and the first of the two bytes of "é".
+      res.end(Buffer.from([0x61, 0x62, 0xc3]));
+    });
+    await expect(createFetchIdentityApi({ apiKey: 'k', serverURL: orq.url }).retrieve('u', second)).rejects.toMatchObject({
+      message: 'orq retrieve of user "u" failed with HTTP 500: ab\ufffd.',
+    });
+    const unsupported = await failure(createFetchIdentityApi({ apiKey: 'k', serverURL: 'ftp://127.0.0.1:9' }).retrieve('u', second));
+    expect(unsupported).toMatchObject({ kind: 'network', message: 'orq retrieve of user "u" could not reach orq (ConnectionError: fetch failed: unknown scheme).' });
+  });
+
   it('names what a refused connection and a timeout were, in the message and the cause', async () => {
     const closed = await serve(() => undefined);
     servers.splice(0).forEach((close) => close());
