@@ -174,6 +174,13 @@ describe('withOrqIdentity', () => {
     ]);
   });
 
+  it('with upsert, puts the identity into an `orq` field the caller left null', async () => {
+    const emulator = await startEmulator({ shape: 'sdk' });
+    const orq = withOrqIdentity(new Orq({ apiKey: emulator.apiKey, serverURL: emulator.url }), { upsert: true });
+    await runWithOrqUser('null-orq', () => orq.router.chat.completions.create({ model: 'm', messages: [], orq: null as never }));
+    expect(emulator.calls.map((call) => [call.identity?.externalId, call.identity?.source])).toEqual([['null-orq', 'orq-field']]);
+  });
+
   it('gives back what the client has where it lacks a listed namespace or method (an older or newer SDK)', () => {
     const create = { not: 'a function' };
     const client = { deployments: undefined, router: null, responses: { create }, agents: 'agents' };
