@@ -100,8 +100,8 @@ describe('withOrqIdentity', () => {
       () => orq.agents.streamRun(agent),
       () => orq.agents.responses.create({ message }, 'a'),
     ];
-    const user = { externalId: 'agent-user', email: 'agent@example.com', tags: ['t'] };
-    const sent = { id: 'agent-user', email: 'agent@example.com', tags: ['t'] };
+    const user = { externalId: 'agent-user', displayName: 'Agent', email: 'agent@example.com', tags: ['t'] };
+    const sent = { id: 'agent-user', display_name: 'Agent', email: 'agent@example.com', tags: ['t'] };
     for (const upsert of [false, true]) {
       const orq = withOrqIdentity(new Orq({ apiKey: emulator.apiKey, serverURL: emulator.url }), { upsert });
       // The emulator routes none of these: each call reaches it and fails there, never in the SDK's own input checks.
@@ -179,6 +179,14 @@ describe('withOrqIdentity', () => {
     const orq = withOrqIdentity(new Orq({ apiKey: emulator.apiKey, serverURL: emulator.url }), { upsert: true });
     await runWithOrqUser('null-orq', () => orq.router.chat.completions.create({ model: 'm', messages: [], orq: null as never }));
     expect(emulator.calls.map((call) => [call.identity?.externalId, call.identity?.source])).toEqual([['null-orq', 'orq-field']]);
+  });
+
+  it('with upsert, invents no body for a call made without one: the header alone names the user', async () => {
+    const emulator = await startEmulator({ shape: 'sdk' });
+    const orq = withOrqIdentity(new Orq({ apiKey: emulator.apiKey, serverURL: emulator.url }), { upsert: true });
+    // The emulator does not route agent tasks: the call reaches it and fails there.
+    await runWithOrqUser('bodiless', () => orq.agents.invoke('a')).catch(() => undefined);
+    expect(emulator.calls.map((call) => [call.path, call.headers['x-orq-identity-id'], call.body])).toEqual([['/v2/agents/a/task', 'bodiless', undefined]]);
   });
 
   it('gives back what the client has where it lacks a listed namespace or method (an older or newer SDK)', () => {
