@@ -5,6 +5,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createIdentityResolver, type IdentityResolverOptions, type OrqIdentity } from '../src/index.js';
 import { startApp } from './helpers.js';
 
+const sleep = (ms: number): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, ms));
+
 const made: Array<{ close(): Promise<unknown> }> = [];
 afterEach(async () => {
   await Promise.all(made.splice(0).map((resolver) => resolver.close()));
@@ -54,6 +56,7 @@ describe('each option is named in its refusal, with an example of what to pass',
     [{ cache: { maxEntryBytes: 0 } }, refused('cache.maxEntryBytes', '`0`', 'pass a whole number of at least 1, e.g. `maxEntryBytes: 1000000`')],
     [{ cache: 'big' }, refused('cache', "`'big'`", 'pass `{ max, freshMs, staleMs }` or an LRUCache')],
     [{ onError: 'console' }, refused('onError', "`'console'`", 'pass a function')],
+    [{ shared: null }, refused('shared', '`null`', 'pass `{ redis: client }` with a connected node-redis or ioredis client')],
     [{ serverURL: 443 }, refused('serverURL', '`443`', 'pass an absolute URL such as `https://api.orq.ai`')],
   ])('%j', (options, message) => {
     expect(refusal({ apiKey: 'k', ...options })).toBe(message);
@@ -172,5 +175,18 @@ describe('cache.maxBytes bounds the entry size too', () => {
     const response = await whoami('large').expect(200);
     expect(response.body.identity).toBeNull();
     expect(errors[0]?.message).toMatch(/over cache\.maxEntryBytes \(1000\)/);
+  });
+});
+
+describe("the app's own LRUCache without a ttl", () => {
+  it('no ttl: fresh for the default hour, so a second request costs no call', async () => {
+    const cache = new LRUCache<string, OrqIdentity>({ max: 10 });
+    const { whoami, emulator } = await startApp({ middleware: { cache } });
+    emulator.seed({ externalId: 'lasting' });
+    await whoami('lasting').expect(200);
+    await sleep(20);
+    await whoami('lasting').expect(200);
+    await sleep(50);
+    expect(emulator.count('retrieve')).toBe(1);
   });
 });
