@@ -158,6 +158,29 @@ describe('the API key', () => {
   });
 });
 
+describe('an unknown option name points at the nearest known one, when one is near enough', () => {
+  it.each([
+    // Long names allow more edits (a third of the length): four here.
+    ['lookupTimeoutMillis', '; did you mean `lookupTimeoutMs`?'],
+    ['maxConcurrencyLimit', '; did you mean `maxConcurrency`?'],
+    ['MAXQUEUE', '; did you mean `maxQueue`?'],
+    // As near to `retries` as to `metrics`: the first listed wins.
+    ['retrics', '; did you mean `retries`?'],
+    // As near to `cache` as to `cache.max`: the top-level name wins a tie.
+    ['caxe', '; did you mean `cache`?'],
+    ['failureThresh', '; did you mean `circuitBreaker.failureThreshold` (`circuitBreaker: { failureThreshold: … }`)?'],
+    // Names every object has are unknown options like any other, not renamed ones.
+    ['toString', ''],
+    ['constructor', ''],
+    ['hasOwnProperty', ''],
+  ])('%s', (name, suggestion) => {
+    expect(refusal({ apiKey: 'k', [name]: 1 })).toBeUndefined();
+    expect(warnings).toEqual([
+      { message: `createIdentityResolver: unknown option \`${name}\` is ignored${suggestion}`, code: 'ORQ_IDENTITY_UNKNOWN_OPTION' },
+    ]);
+  });
+});
+
 describe('unknown keys inside object options', () => {
   it('are pointed out in shared too', () => {
     // The misspelt key is reported before shared.redis is checked.
