@@ -94,6 +94,8 @@ describe('the edges of what is allowed are taken', () => {
     [{ budget: { calls: 1, windowMs: 1 } }],
     // Fresh for longer than the default usable period: the usable period follows.
     [{ cache: { freshMs: 8 * 24 * 3_600_000 } }],
+    // Usable exactly as long as fresh: never served stale.
+    [{ cache: { freshMs: 1_000, staleMs: 1_000 } }],
     [{ cache: { max: 1, maxBytes: 1, maxEntryBytes: 1 } }],
     // null, like undefined, is the default cache.
     [{ cache: null }],
