@@ -96,6 +96,17 @@ describe.each(expressVersions)('misplaced middleware under %s', (_name, express)
     await identity.close();
   });
 
+  it('stays quiet without any header, and for cookies whose values (not names) look like sessions', async () => {
+    const { identity } = await middlewareOnEmulator();
+    const app = express();
+    app.use(identity);
+    app.get('/x', (_req, res) => res.json({}));
+    await sendMany(app, anonymousStreakLimit, {});
+    await sendMany(app, anonymousStreakLimit, { cookie: 'theme=session-token' });
+    expect(warnings).toEqual([]);
+    await identity.close();
+  });
+
   it('attaches identities with route-level auth and one shared instance, and stays quiet', async () => {
     const { identity, count } = await middlewareOnEmulator();
     const app = express();
