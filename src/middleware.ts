@@ -110,15 +110,16 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
         return proceed(userFrame(snapshotUser(found, externalId) as OrqUser | string), next);
       }
     }
-    lookUp(req, snapshotUser(found, externalId) as OrqUser | string, externalId, next);
+    lookUp(req, snapshotUser(found, externalId) as OrqUser | string, next);
   }
 
   /** The slow path, kept out of attachUser so the hot path stays small enough to inline. */
-  function lookUp(req: Request, user: OrqUser | string, externalId: unknown, next: NextFunction): void {
+  function lookUp(req: Request, user: OrqUser | string, next: NextFunction): void {
     // The user is in the context before orq answers: attribution never waits on the identity endpoints.
     const frame = userFrame(user);
-    // When cached() was asked above, its miss is counted already.
-    const lookup = typeof externalId === 'string' ? resolver.resolveUncached(user, req, timeoutMs) : resolver.resolve(user, req, timeoutMs);
+    // Never resolve(): a string id's cache miss is counted already, and an id that is not a string (which resolve()
+    // would not look up in the cache either) has nothing to look up there.
+    const lookup = resolver.resolveUncached(user, req, timeoutMs);
     lookup.then(
       (identity) => {
         req.orqIdentity = identity;

@@ -60,12 +60,13 @@ export function createIdentityApi(client: OrqClient): IdentityApi {
 
 /** The API key a client was made with, when it is a plain string (the SDK also accepts a function). */
 export function readApiKey(client: OrqClient): string | undefined {
+  let key: unknown;
   try {
-    const key = (client as unknown as { _options?: { apiKey?: unknown } })._options?.apiKey;
-    return typeof key === 'string' ? key : undefined;
+    key = (client as unknown as { _options: { apiKey?: unknown } })._options.apiKey;
   } catch {
-    return undefined;
+    // Not the SDK's client (no `_options`), or one whose options cannot be read: there is no key to know.
   }
+  return typeof key === 'string' ? key : undefined;
 }
 
 /**
@@ -191,8 +192,8 @@ function causeMessages(error: unknown, depth = 0): string {
   return `${readMessage(error, 500)} ${causeMessages((error as { cause?: unknown }).cause, depth + 1)}`;
 }
 
+/** undefined for anything JSON.parse refuses, a blank text included. */
 function parseJson(text: string): unknown {
-  if (text.trim() === '') return undefined;
   try {
     return JSON.parse(text) as unknown;
   } catch {

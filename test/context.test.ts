@@ -111,3 +111,54 @@ describe('context option', () => {
     await middleware.close();
   });
 });
+
+describe('the user the context gives', () => {
+  it('from an identity: exactly the profile fields the identity has, no keys for the ones it lacks', () => {
+    const full: OrqIdentity = Object.freeze({
+      id: 'contact_full', externalId: 'full', displayName: 'Full', email: 'full@example.com', avatarUrl: 'https://example.com/f.png',
+      tags: Object.freeze(['a']), metadata: Object.freeze({ plan: 'pro' }),
+    });
+    const user = runWithOrqIdentity(full, () => currentOrqUser());
+    // toStrictEqual: a key present with the value undefined is a difference here (it shows in Object.keys and `in`).
+    expect(user).toStrictEqual({
+      externalId: 'full', displayName: 'Full', email: 'full@example.com', avatarUrl: 'https://example.com/f.png', tags: ['a'], metadata: { plan: 'pro' },
+    });
+    expect(Object.isFrozen(user)).toBe(true);
+    const bare = runWithOrqIdentity(Object.freeze({ id: 'contact_bare', externalId: 'bare' }), () => currentOrqUser());
+    expect(Object.keys(bare ?? {})).toEqual(['externalId']);
+  });
+
+  it('from runWithOrqUser: its own frozen copy of the tags, so the caller changing its array later changes nothing', () => {
+    const tags = ['one'];
+    const seen = runWithOrqUser({ externalId: 'tagged', tags }, () => {
+      tags.push('two');
+      return currentOrqUser();
+    });
+    expect(seen?.tags).toEqual(['one']);
+    expect(Object.isFrozen(seen?.tags)).toBe(true);
+    expect(Object.isFrozen(seen)).toBe(true);
+    expect(runWithOrqUser({ externalId: 'untagged' }, () => Object.keys(currentOrqUser() ?? {}))).toEqual(['externalId']);
+  });
+
+  it('on a request that looked the user up: the profile getUser gave this time, beside the identity orq holds', async () => {
+    const { app, emulator } = await startApp({ middleware: { syncProfile: false, getUser: () => ({ externalId: 'renamed-user', displayName: 'New name' }) } });
+    emulator.seed({ externalId: 'renamed-user', displayName: 'Old name' });
+    app.get('/both', (_req, res) => {
+      res.json({ user: currentOrqUser()?.displayName, identity: currentOrqIdentity()?.displayName });
+    });
+    expect((await request(app).get('/both').expect(200)).body).toEqual({ user: 'New name', identity: 'Old name' });
+    // Cached from then on: the context holds the identity alone, and the user is read from it.
+    expect((await request(app).get('/both').expect(200)).body).toEqual({ user: 'Old name', identity: 'Old name' });
+  });
+
+  it('is found by another copy of the package (an ESM and a CJS build, two installs) under the documented global keys', async () => {
+    // What a copy loaded from elsewhere does: it shares the store by these Symbol.for keys, never by module identity.
+    const storage = (globalThis as Record<symbol, { getStore(): unknown } | undefined>)[Symbol.for('express-orq-identity.request-store.v2')];
+    const frameBrand = Symbol.for('express-orq-identity.request-frame');
+    const identity: OrqIdentity = Object.freeze({ id: 'contact_shared', externalId: 'shared' });
+    expect(runWithOrqIdentity(identity, () => storage?.getStore())).toBe(identity);
+    const frame = runWithOrqUser('framed', () => storage?.getStore()) as Record<symbol | string, unknown> | undefined;
+    expect(frame?.[frameBrand]).toBe(true);
+    expect(frame?.user).toEqual({ externalId: 'framed' });
+  });
+});

@@ -281,3 +281,65 @@ describe('start-up checks', () => {
     }
   });
 });
+
+describe('orqIdentity without the async context', () => {
+  it('context: false still attaches a cached user to req on the hot path, and puts nothing in the context', async () => {
+    const { whoami, emulator } = await startApp({ middleware: { context: false } });
+    await whoami('hot-no-context').expect(200);
+    const cached = await whoami('hot-no-context').expect(200);
+    expect(cached.body.identity?.externalId).toBe('hot-no-context');
+    expect(cached.body.current).toBeNull();
+    expect(emulator.count()).toBe(2);
+  });
+
+  it('context: false with failOpen: false still passes the outage to Express as a 503', async () => {
+    const { app, emulator } = await startApp({ middleware: { context: false, failOpen: false, retries: 0 } });
+    emulator.inject({ kind: 'status', status: 502 });
+    app.use((error: OrqUnavailableError, _req: unknown, res: { status(code: number): { json(body: unknown): void } }, _next: unknown) => {
+      res.status(error.status ?? 500).json({ code: error.code });
+    });
+    expect((await request(app).get('/whoami').set('x-user', 'strict-no-context').expect(503)).body).toEqual({ code: 'ORQ_IDENTITY_UNAVAILABLE' });
+  });
+});
+
+describe('failOpen: false while the circuit is open', () => {
+  it('a new user gets the 503, not the fail-open pass-through', async () => {
+    const { app, emulator, middleware } = await startApp({ middleware: { failOpen: false, retries: 0, circuitBreaker: { failureThreshold: 1, cooldownMs: 60_000 } } });
+    emulator.inject({ kind: 'status', status: 503 });
+    await expect(middleware.resolver.resolve('tripper')).rejects.toMatchObject({ name: 'OrqUnavailableError' });
+    expect(middleware.resolver.circuit).toBe('open');
+    app.use((error: OrqUnavailableError, _req: unknown, res: { status(code: number): { json(body: unknown): void } }, _next: unknown) => {
+      res.status(error.status ?? 500).json({ reason: error.reason });
+    });
+    expect((await request(app).get('/whoami').set('x-user', 'new-while-open').expect(503)).body).toEqual({ reason: 'circuit-open' });
+    expect(emulator.count()).toBe(1);
+  });
+});
+
+describe('an async getUser and its deadline', () => {
+  it.each([
+    ['resolves', () => Promise.resolve(undefined), 0],
+    ['rejects', () => Promise.reject(new Error('session store down')), 1],
+  ] as const)('one that %s in time is done with: its deadline passing later reports nothing and runs nothing again', async (_what, getUser, reports) => {
+    const { app, errors } = await startApp({ middleware: { timeoutMs: 50, getUser } });
+    let runs = 0;
+    app.get('/count', (_req, res) => {
+      runs += 1;
+      res.send('ok');
+    });
+    await request(app).get('/count').expect(200, 'ok');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(runs).toBe(1);
+    expect(errors).toHaveLength(reports);
+  });
+
+  it('one that rejects after the deadline is not reported again', async () => {
+    let fail: (error: Error) => void = () => undefined;
+    const { app, errors } = await startApp({ middleware: { timeoutMs: 50, getUser: () => new Promise<string>((_resolve, reject) => { fail = reject; }) } });
+    app.get('/late', (_req, res) => { res.send('ok'); });
+    await request(app).get('/late').timeout(3_000).expect(200, 'ok');
+    fail(new Error('too late'));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(errors.map((error) => error.message)).toEqual([expect.stringMatching(/did not settle within timeoutMs \(50 ms\)/)]);
+  });
+});

@@ -91,13 +91,18 @@ describe('diagnostics_channel events', () => {
     const lookups = record<OrqLookupEvent>(orqIdentityChannels.lookup);
     const { whoami, emulator } = await startApp({ emulator: { latencyMs: 20 } });
 
+    const started = performance.now();
     await Promise.all(Array.from({ length: 3 }, () => whoami('ada').expect(200)));
+    const elapsed = performance.now() - started;
     expect(calls).toEqual([
       { operation: 'retrieve', outcome: 'not-found', statusCode: 404, attempt: 0, durationMs: expect.any(Number) },
       { operation: 'create', outcome: 'ok', statusCode: undefined, attempt: 0, durationMs: expect.any(Number) },
     ]);
-    expect(calls.every((event) => event.durationMs >= 15)).toBe(true);
+    // Each took at least the emulator's latency, and no longer than the requests that waited for it.
+    expect(calls.every((event) => event.durationMs >= 15 && event.durationMs <= elapsed)).toBe(true);
     expect(lookups).toEqual([{ outcome: 'created', durationMs: expect.any(Number), coalesced: 2 }]);
+    expect(lookups[0]?.durationMs).toBeGreaterThanOrEqual(30);
+    expect(lookups[0]?.durationMs).toBeLessThanOrEqual(elapsed);
 
     emulator.seed({ externalId: 'grace' });
     emulator.inject({ kind: 'status', status: 503, times: 1 });

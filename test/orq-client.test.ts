@@ -2,11 +2,38 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Orq } from '@orq-ai/node';
+import { HTTPClient } from '@orq-ai/node/lib/http.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createIdentityApi, identityFromWire, parseRetryAfter } from '../src/orq-client.js';
+import { createIdentityApi, identityFromWire, parseRetryAfter, redactorFor } from '../src/orq-client.js';
 import { createFetchIdentityApi } from '../src/transport/fetch-api.js';
 import type { OrqApiError } from '../src/index.js';
 import { orqClientFor, shapes, startEmulator } from './helpers.js';
+
+async function failureOf(work: Promise<unknown>): Promise<OrqApiError> {
+  try {
+    await work;
+  } catch (error) {
+    return error as OrqApiError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+/** The causes under an error, outermost first: name, then code and statusCode where a cause has them. */
+function chainOf(error: Error): string[] {
+  const chain: string[] = [];
+  for (let cause = error.cause as (Error & { code?: unknown; statusCode?: unknown }) | undefined; cause !== undefined; cause = cause.cause as typeof cause) {
+    const fields = [cause.name];
+    if (Object.hasOwn(cause, 'code')) fields.push(`code ${String(cause.code)}`);
+    if (Object.hasOwn(cause, 'statusCode')) fields.push(`status ${String(cause.statusCode)}`);
+    chain.push(fields.join(', '));
+  }
+  return chain;
+}
+
+/** An SDK client whose every request fails the way `fail` says, before or while reading the answer. */
+function failingClient(fail: () => Promise<Response>): Orq {
+  return new Orq({ apiKey: 'test-key', serverURL: 'http://127.0.0.1:9', httpClient: new HTTPClient({ fetcher: fail }) });
+}
 
 describe('identityFromWire', () => {
   it('reads the documented bare shape with nulls, dropping the nulls', () => {
@@ -228,6 +255,8 @@ describe('createIdentityApi: per-call options and messages', () => {
     expect(causeMessage.length).toBeGreaterThan(161);
     expect(error?.message).toContain(`(SDKValidationError: ${causeMessage.slice(0, 160)}…)`);
     expect(error?.message).not.toContain(causeMessage.slice(0, 161));
+    // The SDK refused it before sending: nothing reached orq, so it is not an outage.
+    expect(error).toMatchObject({ kind: 'not-sent', isOutage: false });
   });
 
   it('names a network failure and keeps it as the cause', async () => {
@@ -238,6 +267,91 @@ describe('createIdentityApi: per-call options and messages', () => {
     expect(error).toMatchObject({ kind: 'network', operation: 'retrieve', externalId: 'u', statusCode: undefined });
     expect(error?.message).toMatch(/^orq retrieve of user "u" could not reach orq \(ConnectionError: Unable to make request[^…]*\)\.$/);
     expect((error?.cause as Error).name).toBe('ConnectionError');
+  });
+
+  it('keeps the whole cause chain, with names, codes and statuses, and stacks that point nowhere', async () => {
+    const closed = await startEmulator();
+    await closed.close();
+    const refused = await failureOf(createIdentityApi(orqClientFor(closed)).retrieve('u', { timeoutMs: 1_000 }));
+    expect(chainOf(refused)).toEqual(['ConnectionError', 'TypeError', 'Error, code ECONNREFUSED']);
+    const emulator = await startEmulator();
+    emulator.inject({ kind: 'status', status: 500, times: 1 });
+    const failed = await failureOf(createIdentityApi(orqClientFor(emulator)).retrieve('u', { timeoutMs: 1_000 }));
+    expect(chainOf(failed)).toEqual(['APIError, status 500']);
+    // A timeout's cause keeps the DOMException's numeric code.
+    emulator.inject({ kind: 'hang', times: 1 });
+    const late = await failureOf(createIdentityApi(orqClientFor(emulator)).retrieve('u', { timeoutMs: 100 }));
+    expect(chainOf(late)).toEqual(['RequestTimeoutError', 'TimeoutError, code 23']);
+    // Each copy's stack is its own first line: no frames of ours, none of the SDK's.
+    for (let cause = refused.cause as Error | undefined; cause !== undefined; cause = cause.cause as Error | undefined) {
+      expect(cause.stack).toBe(`${cause.name}: ${cause.message}`);
+    }
+  });
+
+  it('reports an abort by the app\'s own HTTP client as a call that got no answer in time', async () => {
+    const emulator = await startEmulator();
+    const aborting = new HTTPClient({ fetcher: async () => Promise.reject(new DOMException('stopped by the app', 'AbortError')) });
+    const api = createIdentityApi(new Orq({ apiKey: emulator.apiKey, serverURL: emulator.url, httpClient: aborting }));
+    const error = await failureOf(api.retrieve('u', { timeoutMs: 1_000 }));
+    expect(error).toMatchObject({ kind: 'timeout', message: 'orq retrieve of user "u" got no answer in time.' });
+    expect((error.cause as Error).name).toBe('RequestAbortedError');
+  });
+
+  it('reports a body the app\'s client aborts while it is read as a call that got no answer in time', async () => {
+    const aborted = () => Promise.resolve(new Response(new ReadableStream({
+      pull: (controller) => controller.error(new DOMException('stopped by the app', 'AbortError')),
+    }), { status: 200, headers: { 'content-type': 'application/json' } }));
+    const error = await failureOf(createIdentityApi(failingClient(aborted)).retrieve('u', { timeoutMs: 1_000 }));
+    expect(error).toMatchObject({ kind: 'timeout', message: 'orq retrieve of user "u" got no answer in time.' });
+    expect(chainOf(error)).toEqual(['AbortError, code 20']);
+  });
+
+  it('keeps four levels of causes, skips a null one, and looks for a redirect loop four levels deep', async () => {
+    const nested = (...messages: string[]): Error | undefined =>
+      messages.reduceRight<Error | undefined>((cause, message) => new Error(message, cause === undefined ? undefined : { cause }), undefined);
+    const failing = (cause: unknown) => () => Promise.reject(new TypeError('fetch failed', { cause }));
+    const deep = await failureOf(createIdentityApi(failingClient(failing(nested('a', 'b', 'c')))).retrieve('u', { timeoutMs: 1_000 }));
+    expect(chainOf(deep)).toEqual(['ConnectionError', 'TypeError', 'Error', 'Error']);
+    expect((deep.cause as Error).cause).toMatchObject({ message: 'fetch failed' });
+    const nullCause = await failureOf(createIdentityApi(failingClient(failing(null))).retrieve('u', { timeoutMs: 1_000 }));
+    expect(chainOf(nullCause)).toEqual(['ConnectionError', 'TypeError']);
+    const loopAtFour = await failureOf(createIdentityApi(failingClient(failing(nested('a', 'redirect count exceeded')))).retrieve('u', { timeoutMs: 1_000 }));
+    expect(loopAtFour).toMatchObject({ kind: 'invalid-response', message: expect.stringMatching(/redirects in a loop/) });
+    const loopAtFive = await failureOf(createIdentityApi(failingClient(failing(nested('a', 'b', 'redirect count exceeded')))).retrieve('u', { timeoutMs: 1_000 }));
+    expect(loopAtFive).toMatchObject({ kind: 'network' });
+  });
+
+  it('an API key (given as a function) that a header cannot carry is not-sent, also when the runtime says ByteString', async () => {
+    const emulator = await startEmulator();
+    const api = createIdentityApi(new Orq({ serverURL: emulator.url, apiKey: async () => 'sk-live-abc\u2028def' }));
+    const error = await failureOf(api.retrieve('u', { timeoutMs: 1_000 }));
+    expect(error).toMatchObject({ kind: 'not-sent', isOutage: false, message: expect.stringMatching(/could not be sent \(TypeError: Cannot convert argument to a ByteString/) });
+    expect(emulator.count()).toBe(0);
+  });
+
+  it('a 2xx the SDK cannot read and that is no identity says which call and user', async () => {
+    const emulator = await startEmulator();
+    const api = createIdentityApi(orqClientFor(emulator));
+    emulator.inject({ kind: 'status', status: 200, body: { unexpected: true }, times: 1 });
+    await expect(api.retrieve('odd', { timeoutMs: 1_000 })).rejects.toMatchObject({
+      kind: 'invalid-response', operation: 'retrieve', externalId: 'odd',
+      message: 'orq answered the retrieve of user "odd" with something that is not an identity.',
+    });
+    // Blank is empty: a body of spaces is not called "not JSON".
+    emulator.inject({ kind: 'raw', status: 200, body: '   ', times: 1 });
+    await expect(api.retrieve('odd', { timeoutMs: 1_000 })).rejects.toMatchObject({
+      kind: 'invalid-response', statusCode: 200, message: 'orq answered the retrieve of user "odd" with HTTP 200 and an empty body.',
+    });
+  });
+
+  it('redacts the key of the client it was given from error bodies, bare or as a bearer token', async () => {
+    const key = 'sk-live-0123456789abcdef';
+    const emulator = await startEmulator({ apiKey: key });
+    const api = createIdentityApi(orqClientFor(emulator));
+    emulator.inject({ kind: 'status', status: 500, body: { note: `you sent ${key}`, auth: `bearer ${key}` }, times: 1 });
+    const error = await failureOf(api.retrieve('u', { timeoutMs: 1_000 }));
+    expect(error.message).toBe('orq retrieve of user "u" failed with HTTP 500: {"note":"you sent [redacted]","auth":"Bearer [redacted]"}.');
+    expect((error.cause as Error).message).not.toContain(key);
   });
 });
 
@@ -311,5 +425,23 @@ describe('answers the SDK misreads (issue 8 point 8)', () => {
     expect(error).toMatchObject({ kind: 'not-sent', isOutage: false });
     expect((error as Error).message).toMatch(/could not be sent \(URIError/);
     expect(emulator.count()).toBe(0);
+  });
+});
+
+describe('redactorFor', () => {
+  it.each([
+    ['a single-quoted bearer token with a space', "value 'Bearer a b' refused", "value 'Bearer [redacted]' refused"],
+    ['any letter case, and the spacing normalised', 'authorization: bEaReR \t abc', 'authorization: Bearer [redacted]'],
+    ['each of several tokens, up to a comma, semicolon, quote or backslash', 'Bearer a,Bearer b;Bearer c\\d "Bearer e\'', 'Bearer [redacted],Bearer [redacted];Bearer [redacted]\\d "Bearer [redacted]\''],
+  ])('removes %s', (_what, text, expected) => {
+    expect(redactorFor(undefined)(text)).toBe(expected);
+  });
+
+  it('removes a key of 8 characters or more, trimmed, and leaves shorter ones (they would redact common words)', () => {
+    expect(redactorFor('12345678')('a12345678b')).toBe('a[redacted]b');
+    expect(redactorFor('1234567')('a1234567b')).toBe('a1234567b');
+    expect(redactorFor('  sk-live-abcdef\n')('got sk-live-abcdef.')).toBe('got [redacted].');
+    expect(redactorFor('   abc    ')('abc')).toBe('abc');
+    expect(redactorFor(undefined)('sk-live-abcdef')).toBe('sk-live-abcdef');
   });
 });

@@ -1,6 +1,8 @@
 // The failure table, row by row: what a request sees, how long it waits, and what orq receives, under each fault.
+import { LRUCache } from 'lru-cache';
 import { describe, expect, it } from 'vitest';
-import { createIdentityResolver, OrqApiError, OrqUnavailableError, type OrqIdentityError } from '../src/index.js';
+import { createIdentityResolver, OrqApiError, OrqUnavailableError, type OrqIdentity, type OrqIdentityError } from '../src/index.js';
+import request from 'supertest';
 import { connectionFor, eventually, orqClientFor, startApp, startEmulator, transports } from './helpers.js';
 
 const fast = { retries: 0, timeoutMs: 300, lookupTimeoutMs: 1_000 } as const;
@@ -287,6 +289,171 @@ describe('createIdentityResolver without Express', () => {
     const emulator = await startEmulator();
     const resolver = createIdentityResolver({ client: orqClientFor(emulator) });
     await expect(resolver.resolve('no-context')).resolves.toMatchObject({ externalId: 'no-context' });
+    await resolver.close();
+  });
+});
+
+describe('a lookup, step by step', () => {
+  it('a user orq answered 404 for, whose create then failed, goes straight to create next time', async () => {
+    const emulator = await startEmulator();
+    const resolver = createIdentityResolver({ ...connectionFor('fetch', emulator), failureMemoryMs: 0, retries: 0, lookupTimeoutMs: 1_000, onError: () => undefined });
+    emulator.inject({ operation: 'create', kind: 'status', status: 503, times: 1 });
+    await expect(resolver.resolve('absent-once')).rejects.toMatchObject({ name: 'OrqUnavailableError', reason: 'failed' });
+    await expect(resolver.resolve('absent-once')).resolves.toMatchObject({ externalId: 'absent-once' });
+    expect(emulator.calls.map((call) => `${call.operation} ${String(call.status)}`)).toEqual(['retrieve 404', 'create 503', 'create 201']);
+    await resolver.close();
+  });
+
+  it('a create refused while the retrieve after it still answers 404: the create\'s own error, for an id with no "/", "\\\\" or "%"', async () => {
+    const { whoami, emulator, errors } = await startApp({ middleware: { retries: 0 } });
+    emulator.inject({ operation: 'create', kind: 'status', status: 409, times: 1 });
+    expect((await whoami('plain-id').expect(200)).body.identity).toBeNull();
+    expect(emulator.calls.map((call) => `${call.operation} ${String(call.status)}`)).toEqual(['retrieve 404', 'create 409', 'retrieve 404']);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ name: 'OrqApiError', operation: 'create', statusCode: 409 });
+    expect(errors[0]?.message).not.toMatch(/proxy/);
+  });
+
+  it.each(['tenant/7', 'tenant\\7', 'tenant%7'])('the same for %j: a retrieve error that says a proxy probably decodes the path', async (externalId) => {
+    const { whoami, emulator, errors } = await startApp({ middleware: { retries: 0, getUser: () => externalId } });
+    emulator.inject({ operation: 'create', kind: 'status', status: 409, times: 1 });
+    expect((await whoami('x').expect(200)).body.identity).toBeNull();
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ name: 'OrqApiError', operation: 'retrieve', kind: 'http', statusCode: 404, externalId });
+    expect((errors[0]?.cause as OrqApiError | undefined)?.operation).toBe('create');
+    expect(errors[0]?.message).toContain(`Retrieving user ${JSON.stringify(externalId)} then answered 404. If orq refused the create because the user exists, the lookup did not reach it`);
+    expect(errors[0]?.message).toContain(
+      'the id contains "/", "\\" or "%", and something between here and orq (a proxy, a gateway) probably decodes the percent-encoded path (%2F → /) ' +
+        'and sends the lookup elsewhere. Configure it to pass encoded slashes through unchanged; until then this user has no identity.',
+    );
+  });
+
+  it('an identity over cache.maxEntryBytes is neither cached nor attached, and the report says why; one at the limit is kept', async () => {
+    const { whoami, emulator, errors, middleware } = await startApp({ middleware: { cache: { maxEntryBytes: 2_000 } } });
+    emulator.seed({ externalId: 'huge', metadata: { blob: 'x'.repeat(3_000) } });
+    emulator.seed({ externalId: 'small', metadata: { blob: 'x'.repeat(100) } });
+    expect((await whoami('huge').expect(200)).body.identity).toBeNull();
+    expect(middleware.resolver.cached('huge')).toBeUndefined();
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ name: 'OrqUnavailableError', reason: 'failed', externalId: 'huge' });
+    expect(errors[0]?.message).toMatch(
+      /^orq's identity of user "huge" is \d{4} bytes \(as JSON\), over cache\.maxEntryBytes \(2000\); it is neither cached nor attached\. Keep large data out of identity metadata, or raise cache\.maxEntryBytes\.$/,
+    );
+    expect((await whoami('small').expect(200)).body.identity?.externalId).toBe('small');
+    expect(middleware.resolver.cached('small')?.externalId).toBe('small');
+  });
+
+  it.each([[500, true], [499, false]])('the app\'s own LRUCache with maxEntrySize %i, sizing each identity at 500: attached %s', async (maxEntrySize, attached) => {
+    const cache = new LRUCache<string, OrqIdentity>({ max: 10, maxSize: 10_000, maxEntrySize, sizeCalculation: () => 500 });
+    const { whoami, errors } = await startApp({ middleware: { cache } });
+    expect((await whoami('sized').expect(200)).body.identity?.externalId ?? null).toBe(attached ? 'sized' : null);
+    expect(errors.map((error) => error.message)).toEqual(attached ? [] : [expect.stringContaining(`is 500 bytes (as JSON), over cache.maxEntryBytes (${maxEntrySize})`)]);
+  });
+
+  it('a wait that runs out is reported once per user, saying what goes on in the background', async () => {
+    const { whoami, emulator, errors } = await startApp({ middleware: { timeoutMs: 50, lookupTimeoutMs: 400, retries: 0 } });
+    emulator.inject({ kind: 'hang' });
+    await Promise.all([whoami('wait-a').expect(200), whoami('wait-b').expect(200)]);
+    await whoami('wait-a').expect(200);
+    const timeouts = errors.filter((error) => error instanceof OrqUnavailableError && error.reason === 'timeout');
+    expect(timeouts.map((error) => error.externalId).sort()).toEqual(['wait-a', 'wait-b']);
+    expect(timeouts.find((error) => error.externalId === 'wait-a')?.message).toBe(
+      'orq did not answer for user "wait-a" within timeoutMs (50 ms); the request goes on without an identity and the lookup continues in the background (at most lookupTimeoutMs, 400 ms) to fill the cache.',
+    );
+  });
+
+  it('after close(), resolve() of a new user rejects at once, saying the resolver is closed', async () => {
+    const emulator = await startEmulator();
+    const resolver = createIdentityResolver({ ...connectionFor('fetch', emulator), onError: () => undefined });
+    await resolver.close();
+    await expect(resolver.resolve('too-late')).rejects.toMatchObject({
+      name: 'OrqUnavailableError', reason: 'closed', externalId: 'too-late', message: 'The identity resolver is closed; no new lookups start.',
+    });
+    expect(emulator.count()).toBe(0);
+  });
+
+  it('a lookup that fails after close() is not remembered as the user\'s failure: the next resolve says closed', async () => {
+    const emulator = await startEmulator({ latencyMs: 50 });
+    const resolver = createIdentityResolver({ ...connectionFor('fetch', emulator), retries: 0, onError: () => undefined });
+    emulator.inject({ kind: 'status', status: 500, times: 1 });
+    const failing = resolver.resolve('failing-at-close');
+    await resolver.close();
+    await expect(failing).rejects.toMatchObject({ reason: 'failed' });
+    await expect(resolver.resolve('failing-at-close')).rejects.toMatchObject({ reason: 'closed' });
+  });
+
+  it.each([
+    ['fails on the way (a reset)', { operation: 'create', kind: 'reset', times: 1 } as const, 'create reset'],
+    ['answers 201 with a body that is not an identity', { operation: 'create', kind: 'raw', status: 201, body: 'not json', times: 1 } as const, 'create 201'],
+  ])('a create that %s is not followed by a retrieve: only an HTTP refusal might be a lost race', async (_what, fault, create) => {
+    const emulator = await startEmulator();
+    const resolver = createIdentityResolver({ ...connectionFor('fetch', emulator), retries: 0, onError: () => undefined });
+    emulator.inject(fault);
+    await expect(resolver.resolve('odd-create')).rejects.toMatchObject({ reason: 'failed' });
+    expect(emulator.calls.map((call) => `${call.operation} ${String(call.status)}`)).toEqual(['retrieve 404', create]);
+    await resolver.close();
+  });
+
+  it('a failure that is not already an OrqUnavailableError reaches the caller wrapped in one that names the user and the cause', async () => {
+    const emulator = await startEmulator();
+    const resolver = createIdentityResolver({ ...connectionFor('fetch', emulator), retries: 0, onError: () => undefined });
+    emulator.inject({ kind: 'status', status: 500, times: 1 });
+    const failure = await resolver.resolve('wrapped').catch((error: unknown) => error);
+    expect(failure).toMatchObject({ name: 'OrqUnavailableError', reason: 'failed', externalId: 'wrapped' });
+    expect((failure as Error).message).toMatch(/^No orq identity for user "wrapped": orq retrieve of user "wrapped" failed with HTTP 500/);
+    expect((failure as Error).cause).toBeInstanceOf(OrqApiError);
+    await resolver.close();
+  });
+
+  it('each unusable user is reported once, whatever else is unusable', async () => {
+    const emulator = await startEmulator();
+    const errors: OrqIdentityError[] = [];
+    const resolver = createIdentityResolver({ ...connectionFor('fetch', emulator), onError: (error) => errors.push(error) });
+    for (const user of ['', '..', '', { externalId: 1.5 }, '..']) await expect(resolver.resolve(user as never)).rejects.toMatchObject({ name: 'InvalidUserError' });
+    expect(errors).toHaveLength(3);
+    // An id that is not a string is never looked up in the cache, so it is no cache miss either.
+    expect(resolver.stats().cache).toMatchObject({ hits: 0, misses: 4 });
+    await resolver.close();
+  });
+
+  it.each([
+    ['answers', undefined],
+    ['fails', { kind: 'status', status: 500, times: 1 } as const],
+  ])('a lookup that %s within the wait leaves no timeout to be reported later', async (_what, fault) => {
+    const { whoami, emulator, errors } = await startApp({ middleware: { timeoutMs: 60, retries: 0 } });
+    if (fault !== undefined) emulator.inject(fault);
+    await whoami('in-time').expect(200);
+    await new Promise((resolve) => setTimeout(resolve, 90));
+    expect(errors.filter((error) => error instanceof OrqUnavailableError && error.reason === 'timeout')).toEqual([]);
+  });
+
+  it('close() sums up what it held back: a getUser failing on every request gives 10 reports, then one with the count', async () => {
+    const { app, errors, middleware } = await startApp({ middleware: { getUser: () => { throw new Error('session store down'); } } });
+    app.get('/hello', (_req, res) => { res.send('ok'); });
+    for (let index = 0; index < 12; index++) await request(app).get('/hello').expect(200, 'ok');
+    expect(errors).toHaveLength(10);
+    await middleware.close();
+    expect(errors.map((error) => error.code)).toEqual([...Array<string>(10).fill('ORQ_IDENTITY_GET_USER_FAILED'), 'ORQ_IDENTITY_REPEATED_FAILURES']);
+    expect(errors[10]).toMatchObject({ count: 2 });
+  });
+
+  it('isBackingOff: a user failed recently or any user with the circuit open, but never one whose lookup is under way', async () => {
+    const emulator = await startEmulator();
+    const resolver = createIdentityResolver({ ...connectionFor('fetch', emulator), retries: 0, circuitBreaker: { failureThreshold: 2 }, onError: () => undefined });
+    emulator.inject({ kind: 'status', status: 500, times: 1 });
+    await expect(resolver.resolve('broken')).rejects.toMatchObject({ reason: 'failed' });
+    expect(resolver.isBackingOff('broken')).toBe(true);
+    expect(resolver.isBackingOff('fine')).toBe(false);
+
+    emulator.inject({ operation: 'retrieve', kind: 'latency', ms: 150, times: 1 });
+    emulator.inject({ operation: 'retrieve', kind: 'status', status: 500, times: 1 });
+    const slow = resolver.resolve('slow');
+    await eventually(() => emulator.count('retrieve') === 2, 'the slow retrieve to be under way');
+    await expect(resolver.resolve('tripper')).rejects.toMatchObject({ reason: 'failed' });
+    expect(resolver.circuit).toBe('open');
+    expect(resolver.isBackingOff('slow')).toBe(false);
+    expect(resolver.isBackingOff('anyone')).toBe(true);
+    await slow.catch(() => undefined);
     await resolver.close();
   });
 });

@@ -82,8 +82,12 @@ describe('several instances', () => {
     const options = { apiKey: emulator.apiKey, serverURL: emulator.url, getUser: (req: express.Request) => req.header('x-user') };
     const instances = [orqIdentity(options), orqIdentity(options), orqIdentity(options)];
     expect(codes).toEqual(['ORQ_IDENTITY_SEVERAL_INSTANCES']);
-    expect(messages[0]).toMatch(/^orqIdentity: another instance for the same orq configuration is already running\. Each instance has its own cache/);
-    expect(messages[0]).toContain('Create the middleware once at start-up and reuse it');
+    expect(messages[0]).toBe(
+      'orqIdentity: another instance for the same orq configuration is already running. Each instance has its own cache, ' +
+        'circuit breaker and concurrency limit, so every new user costs a lookup per instance and the limits do not hold for the app. ' +
+        "Create the middleware once at start-up and reuse it (`const identity = orqIdentity(); app.get('/x', auth, identity, handler)`); " +
+        'for work outside requests use `identity.resolver`. Call `close()` on an instance you replace.',
+    );
     expect(messages[0]).not.toContain(emulator.apiKey);
 
     // What the warning is about: one new user, registered inline per route, costs a lookup per instance.
@@ -101,6 +105,18 @@ describe('several instances', () => {
     const replacement = orqIdentity(options);
     expect(codes).toEqual([]);
     await replacement.close();
+  });
+
+  it('closing an instance twice releases it once: a later pair of instances is still pointed out', async () => {
+    const emulator = await startEmulator();
+    const options = { apiKey: emulator.apiKey, serverURL: emulator.url };
+    const first = orqIdentity(options);
+    await first.close();
+    const second = orqIdentity(options);
+    await first.close();
+    const third = orqIdentity(options);
+    expect(codes).toEqual(['ORQ_IDENTITY_SEVERAL_INSTANCES']);
+    await Promise.all([second.close(), third.close()]);
   });
 
   it('says nothing for instances that talk to different orq servers or with different clients', async () => {

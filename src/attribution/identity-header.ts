@@ -30,7 +30,7 @@ function isIdentityHeaderName(name: string): boolean {
 
 /** True when the caller already named an identity in these headers: theirs is never replaced. */
 export function hasIdentityHeader(headers: HeaderList | undefined): boolean {
-  if (headers === undefined || headers === null) return false;
+  // undefined (and a null from untyped callers) falls through every branch: for…in over it runs no iteration.
   if (headers instanceof Headers) return headers.has(identityHeaderLower);
   if (Array.isArray(headers)) {
     for (const entry of headers as ReadonlyArray<readonly [string, string]>) if (isIdentityHeaderName(entry[0])) return true;
@@ -45,7 +45,7 @@ export function hasIdentityHeader(headers: HeaderList | undefined): boolean {
 
 /** A copy of `headers` (same kind) with the identity header added; the caller's object is never mutated. */
 export function withIdentityHeader(headers: HeaderList | undefined, value: string): HeaderList {
-  if (headers === undefined || headers === null) return { [IDENTITY_HEADER]: value };
+  // undefined (or null) ends in the last line: spreading it adds nothing.
   if (headers instanceof Headers) {
     const copy = new Headers(headers);
     copy.set(IDENTITY_HEADER, value);

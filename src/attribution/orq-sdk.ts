@@ -19,13 +19,22 @@ interface MethodSpec {
   readonly kind: 'method';
   /** Where the SDK takes a body identity for this call, or undefined when it has no typed field. */
   readonly bodyPath: readonly string[] | undefined;
+  /** Which argument is the request body, and which the per-call options (RequestOptions). */
+  readonly bodyArg: number;
+  readonly optionsArg: number;
 }
 interface NamespaceSpec {
   readonly [name: string]: MethodSpec | NamespaceSpec;
 }
 
+/** A call `(request, options)`. */
 function method(...bodyPath: string[]): MethodSpec {
-  return { kind: 'method', bodyPath: bodyPath.length === 0 ? undefined : bodyPath };
+  return { kind: 'method', bodyPath: bodyPath.length === 0 ? undefined : bodyPath, bodyArg: 0, optionsArg: 1 };
+}
+
+/** A call whose arguments are positional, e.g. `(key, requestBody, options)`: the body identity is top-level. */
+function positional(bodyArg: number, optionsArg: number): MethodSpec {
+  return { kind: 'method', bodyPath: ['identity'], bodyArg, optionsArg };
 }
 
 /** The calls that reach orq's LLM gateway, as @orq-ai/node 4.15 names them; README's table lists them. */
@@ -39,11 +48,12 @@ const coveredCalls: NamespaceSpec = {
   },
   responses: { create: method('identity') },
   agents: {
-    invoke: method('requestBody', 'identity'),
-    stream: method('requestBody', 'identity'),
+    // invoke(key, requestBody, options), stream(requestBody, key, options), responses.create(agentResponseRequest, agentKey, options).
+    invoke: positional(1, 2),
+    stream: positional(0, 2),
     run: method('identity'),
     streamRun: method('identity'),
-    responses: { create: method('agentResponseRequest', 'identity') },
+    responses: { create: positional(0, 2) },
   },
 };
 
@@ -101,20 +111,22 @@ interface CallOptions {
 }
 
 function attributed(call: (...args: unknown[]) => unknown, spec: MethodSpec, upsert: boolean): (...args: unknown[]) => unknown {
-  return function attributedCall(request: unknown, options?: unknown, ...rest: unknown[]): unknown {
+  return function attributedCall(...args: unknown[]): unknown {
     const user = currentOrqUser();
-    if (user === undefined) return call(request, options, ...rest);
-    const callOptions = options as CallOptions | undefined;
+    if (user === undefined) return call(...args);
+    const request = args[spec.bodyArg];
+    const callOptions = args[spec.optionsArg] as CallOptions | undefined;
     // The SDK reads `headers`, else the deprecated `fetchOptions.headers`: whichever the caller used is the one to extend.
     const headers = callOptions?.headers ?? callOptions?.fetchOptions?.headers;
     // An identity the caller named (body or header) is their choice: the call goes out as they wrote it.
     if (hasIdentityHeader(headers) || (spec.bodyPath !== undefined && readPath(request, spec.bodyPath) !== undefined)) {
-      return call(request, options, ...rest);
+      return call(...args);
     }
-    const nextRequest = upsert && spec.bodyPath !== undefined ? withPath(request, spec.bodyPath, publicIdentityOf(user)) : request;
+    const next = [...args];
+    if (upsert && spec.bodyPath !== undefined) next[spec.bodyArg] = withPath(request, spec.bodyPath, publicIdentityOf(user));
     const value = identityHeaderValue(user.externalId);
-    const nextOptions = value === undefined ? options : { ...callOptions, headers: withIdentityHeader(headers, value) };
-    return call(nextRequest, nextOptions, ...rest);
+    if (value !== undefined) next[spec.optionsArg] = { ...callOptions, headers: withIdentityHeader(headers, value) };
+    return call(...next);
   };
 }
 

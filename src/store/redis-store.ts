@@ -119,13 +119,6 @@ export class RedisStore {
     await this.run(['EVAL', pauseScript, '1', this.fleetKey('pause'), String(Math.ceil(pauseMs))]);
   }
 
-  /** Milliseconds left of the fleet-wide pause, 0 when none. */
-  async pausedForMs(): Promise<number | Unavailable> {
-    const answer = await this.run(['PTTL', this.fleetKey('pause')]);
-    if (answer === unavailable) return unavailable;
-    return Math.max(0, Number(answer));
-  }
-
   /**
    * The client's `error` event (a lost connection, a failed reconnect): the store is skipped at once rather than
    * after the next command's deadline. While it is skipped, the events say nothing new and are not reported again.

@@ -40,7 +40,8 @@ export function createFetchIdentityApi({ apiKey, serverURL = defaultServerURL }:
   async function call(
     operation: OrqOperation,
     externalId: string,
-    url: string,
+    // Built inside the try below: encoding an id can throw (a lone surrogate), and that too must come out as not-sent.
+    url: () => string,
     init: { method: string; body?: string },
     timeoutMs: number,
   ): Promise<OrqIdentity | undefined> {
@@ -51,7 +52,7 @@ export function createFetchIdentityApi({ apiKey, serverURL = defaultServerURL }:
     timer.unref();
     let response: Response;
     try {
-      response = await fetch(url, {
+      response = await fetch(url(), {
         ...init,
         headers: init.body === undefined ? headers : jsonHeaders,
         // orq's API never redirects; following one could carry the key elsewhere or loop (issue 8, point 8).
@@ -89,35 +90,36 @@ export function createFetchIdentityApi({ apiKey, serverURL = defaultServerURL }:
       throw invalid(/\bjson\b/i.test(type) ? 'a body that is not valid JSON' : `a body that is not JSON (content type ${type === '' ? 'none' : JSON.stringify(type)})`);
     }
     const identity = identityFromWire(answer);
-    if (identity === undefined) throw invalid('JSON that is not an identity');
+    if (identity === undefined) throw invalid('JSON of another shape');
     return identity;
   }
 
   return {
     async retrieve(externalId, { timeoutMs, includeMetrics }) {
-      const url = `${collection}/${encodeURIComponent(externalId)}${includeMetrics === true ? '?include_metrics=true' : ''}`;
+      const url = () => `${collection}/${encodeURIComponent(externalId)}${includeMetrics === true ? '?include_metrics=true' : ''}`;
       return call('retrieve', externalId, url, { method: 'GET' }, timeoutMs);
     },
     async create(user, { timeoutMs }: CallOptions) {
       const body = JSON.stringify({ external_id: user.externalId, ...wireProfile(user) });
-      return (await call('create', user.externalId, collection, { method: 'POST', body }, timeoutMs)) as OrqIdentity;
+      return (await call('create', user.externalId, () => collection, { method: 'POST', body }, timeoutMs)) as OrqIdentity;
     },
     async update(externalId, changes, { timeoutMs }) {
-      const url = `${collection}/${encodeURIComponent(externalId)}`;
+      const url = () => `${collection}/${encodeURIComponent(externalId)}`;
       const body = JSON.stringify(wireProfile(changes));
       return (await call('update', externalId, url, { method: 'PATCH', body }, timeoutMs)) as OrqIdentity;
     },
   };
 }
 
+/** Only ever serialised: JSON.stringify leaves out the fields that are undefined. */
 function wireProfile(profile: Pick<OrqUser, ProfileField>): Record<string, unknown> {
-  const wire: Record<string, unknown> = {};
-  if (profile.displayName !== undefined) wire.display_name = profile.displayName;
-  if (profile.email !== undefined) wire.email = profile.email;
-  if (profile.avatarUrl !== undefined) wire.avatar_url = profile.avatarUrl;
-  if (profile.tags !== undefined) wire.tags = profile.tags;
-  if (profile.metadata !== undefined) wire.metadata = profile.metadata;
-  return wire;
+  return {
+    display_name: profile.displayName,
+    email: profile.email,
+    avatar_url: profile.avatarUrl,
+    tags: profile.tags,
+    metadata: profile.metadata,
+  };
 }
 
 /**

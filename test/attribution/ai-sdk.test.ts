@@ -53,3 +53,19 @@ describe('orqIdentityModelMiddleware', () => {
     expect(emulator.calls[0]?.identity?.externalId).toBe('chosen');
   });
 });
+
+describe('orqIdentityModelMiddleware as the AI SDK sees it', () => {
+  it('declares the v3 middleware interface and leaves the params as they are without a user, or with an identity header of their own', async () => {
+    const middleware = orqIdentityModelMiddleware();
+    expect(middleware.specificationVersion).toBe('v3');
+    const params = { prompt: 'hi', headers: { 'x-orq-request-ids': 'r' } };
+    expect(await middleware.transformParams({ params })).toBe(params);
+    const own = { headers: { 'x-orq-identity-id': undefined } };
+    expect(await runWithOrqUser('someone', () => middleware.transformParams({ params: own }))).toBe(own);
+    // A header of the same length is another header: the user is added next to it, and the caller's params stay as they were.
+    expect(await runWithOrqUser('someone', () => middleware.transformParams({ params }))).toStrictEqual({
+      prompt: 'hi', headers: { 'x-orq-request-ids': 'r', 'X-ORQ-IDENTITY-ID': 'someone' },
+    });
+    expect(params).toStrictEqual({ prompt: 'hi', headers: { 'x-orq-request-ids': 'r' } });
+  });
+});

@@ -61,13 +61,59 @@ describe('orqIdentityFetch', () => {
         'https://api.orq.ai/v2/router/chat/completions',
         'https://my.orq.ai/v2/router/chat/completions',
         'https://api.orq.ai',
+        'https://api.orq.ai?from=query',
+        'https://api.orq.ai#fragment',
         'https://api.orq.ai.evil.test/v2/router',
         'https://api.orq.ai@evil.test/v2/router',
         'http://api.orq.ai/v2/router',
         'https://api.openai.com/v1/chat/completions',
       ]) await wrapped(url);
     });
-    expect(seen).toEqual(['host-user', 'host-user', 'host-user', null, null, null, null]);
+    expect(seen).toEqual(['host-user', 'host-user', 'host-user', 'host-user', 'host-user', null, null, null, null]);
+  });
+
+  it('takes an https origin of a proxy, path dropped, in addition to orq\'s own', async () => {
+    const seen: Array<string | null> = [];
+    const recorder = (async (_input: string | URL | Request, init?: RequestInit) => {
+      seen.push(new Headers(init?.headers).get('x-orq-identity-id'));
+      return new Response('{}');
+    }) as typeof fetch;
+    const wrapped = orqIdentityFetch({ fetch: recorder, origins: ['https://orq-proxy.example.com/some/path'] });
+    await runWithOrqUser('proxy-user', async () => {
+      for (const url of ['https://orq-proxy.example.com/v2/router/chat/completions', 'https://api.orq.ai/v2/router', 'https://elsewhere.example.com/v2']) await wrapped(url);
+    });
+    expect(seen).toEqual(['proxy-user', 'proxy-user', null]);
+  });
+
+  it('reads header lists exactly: another name of the same length, inherited keys, an identity among pairs', async () => {
+    const seen: Array<string | null> = [];
+    const recorder = (async (_input: string | URL | Request, init?: RequestInit) => {
+      seen.push(new Headers(init?.headers).get('x-orq-identity-id'));
+      return new Response('{}');
+    }) as typeof fetch;
+    const wrapped = orqIdentityFetch({ fetch: recorder });
+    const url = 'https://api.orq.ai/v2/router/chat/completions';
+    await runWithOrqUser('list-user', async () => {
+      // As long as x-orq-identity-id, and another header.
+      await wrapped(url, { headers: { 'x-orq-request-ids': 'r' } });
+      await wrapped(url, { headers: [['x-orq-request-ids', 'r']] });
+      await wrapped(url, { headers: [['accept', 'application/json'], ['X-Orq-Identity-Id', 'from-pairs']] });
+      // fetch sends a record's own keys only, so an inherited one names nobody.
+      await wrapped(url, { headers: Object.create({ 'x-orq-identity-id': 'inherited' }) as Record<string, string> });
+    });
+    expect(seen).toEqual(['list-user', 'list-user', 'from-pairs', 'list-user']);
+  });
+
+  it('sends printable ASCII ids, spaces and tildes included, and no header for an id with any other character', async () => {
+    const seen: Array<string | null> = [];
+    const recorder = (async (_input: string | URL | Request, init?: RequestInit) => {
+      seen.push(new Headers(init?.headers).get('x-orq-identity-id'));
+      return new Response('{}');
+    }) as typeof fetch;
+    const wrapped = orqIdentityFetch({ fetch: recorder });
+    // (Control characters never get this far: runWithOrqUser and the middleware refuse such ids.)
+    for (const id of ['a b~', 'user-\u00fc', '\u4e16-user']) await runWithOrqUser(id, () => wrapped('https://api.orq.ai/v2/router'));
+    expect(seen).toEqual(['a b~', null, null]);
   });
 
   it('warns at start-up about an option name it does not know, suggesting the right one', async () => {
@@ -77,7 +123,9 @@ describe('orqIdentityFetch', () => {
     };
     process.on('warning', listen);
     try {
+      orqIdentityFetch({ fetch: globalThis.fetch, origins: [] });
       orqIdentityFetch({ origin: ['http://127.0.0.1:1'] } as never);
+      withOrqIdentity({}, { upsert: false });
       withOrqIdentity({}, { upsrt: true } as never);
       // Node emits process warnings on a later tick.
       await new Promise((resolve) => setImmediate(resolve));
@@ -110,9 +158,13 @@ describe('orqIdentityFetch', () => {
 describe('toWireIdentity', () => {
   it('gives the gateway\'s snake_case names, which a raw call must use for the profile to count', async () => {
     const user: OrqUser = { externalId: 'raw-user', displayName: 'Raw User', email: 'raw@example.com', tags: ['beta'], metadata: { plan: 'pro' } };
-    expect(toWireIdentity(user)).toEqual({ id: 'raw-user', display_name: 'Raw User', email: 'raw@example.com', tags: ['beta'] });
+    expect(toWireIdentity(user)).toStrictEqual({ id: 'raw-user', display_name: 'Raw User', email: 'raw@example.com', tags: ['beta'] });
     expect(toWireIdentity()).toBeUndefined();
-    expect(runWithOrqUser({ externalId: 'ctx-user', displayName: 'Ctx' }, () => toWireIdentity())).toEqual({ id: 'ctx-user', display_name: 'Ctx' });
+    expect(runWithOrqUser({ externalId: 'ctx-user', displayName: 'Ctx' }, () => toWireIdentity())).toStrictEqual({ id: 'ctx-user', display_name: 'Ctx' });
+    expect(toWireIdentity({ externalId: 'bare' })).toStrictEqual({ id: 'bare' });
+    // The tags are a copy: a caller that adds to them does not change the user.
+    toWireIdentity(user).tags?.push('added');
+    expect(user.tags).toEqual(['beta']);
 
     const emulator = await startEmulator();
     await fetch(`${emulator.url}/v3/router/responses`, {

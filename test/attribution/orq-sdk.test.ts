@@ -87,6 +87,49 @@ describe('withOrqIdentity', () => {
     expect(emulator.identities().find((identity) => identity.external_id === 'up-chat')?.display_name).toBe('Up chat');
   });
 
+  it('covers every call of the table, positional agents calls included: header always, body identity with upsert where the SDK takes one', async () => {
+    const emulator = await startEmulator({ shape: 'sdk' });
+    const message = { role: 'user' as const, parts: [{ kind: 'text' as const, text: 'hi' }] };
+    const agent = { key: 'a', model: 'm', role: 'r', instructions: 'i', message, settings: { tools: [] }, path: 'p' };
+    const through = (orq: Orq): Array<() => Promise<unknown>> => [
+      () => orq.router.completions.create({ model: 'm', prompt: 'hi' }),
+      () => orq.router.embeddings.create({ model: 'm', input: 'hi' }),
+      () => orq.agents.invoke('a', { message }),
+      () => orq.agents.stream({ message }, 'a'),
+      () => orq.agents.run(agent),
+      () => orq.agents.streamRun(agent),
+      () => orq.agents.responses.create({ message }, 'a'),
+    ];
+    const user = { externalId: 'agent-user', displayName: 'Agent', email: 'agent@example.com', tags: ['t'] };
+    const sent = { id: 'agent-user', display_name: 'Agent', email: 'agent@example.com', tags: ['t'] };
+    for (const upsert of [false, true]) {
+      const orq = withOrqIdentity(new Orq({ apiKey: emulator.apiKey, serverURL: emulator.url }), { upsert });
+      // The emulator routes none of these: each call reaches it and fails there, never in the SDK's own input checks.
+      const failures = await runWithOrqUser(user, () => Promise.all(through(orq).map(async (call) => call().then(() => undefined, (error: Error) => error.name))));
+      expect(failures.filter((name) => name === 'SDKValidationError')).toEqual([]);
+    }
+    const seen = emulator.calls.map((call) => {
+      const body = call.body as { identity?: unknown; orq?: { identity?: unknown } };
+      return [call.path, call.headers['x-orq-identity-id'], body.identity ?? body.orq?.identity ?? null];
+    });
+    expect(seen).toEqual([
+      ['/v2/router/completions', 'agent-user', null],
+      ['/v2/router/embeddings', 'agent-user', null],
+      ['/v2/agents/a/task', 'agent-user', null],
+      ['/v2/agents/a/stream-task', 'agent-user', null],
+      ['/v2/agents/run', 'agent-user', null],
+      ['/v2/agents/stream-run', 'agent-user', null],
+      ['/v2/agents/a/responses', 'agent-user', null],
+      ['/v2/router/completions', 'agent-user', sent],
+      ['/v2/router/embeddings', 'agent-user', null],
+      ['/v2/agents/a/task', 'agent-user', sent],
+      ['/v2/agents/a/stream-task', 'agent-user', sent],
+      ['/v2/agents/run', 'agent-user', sent],
+      ['/v2/agents/stream-run', 'agent-user', sent],
+      ['/v2/agents/a/responses', 'agent-user', sent],
+    ]);
+  });
+
   it('never overrides an identity the caller set, in the body or in a header', async () => {
     const emulator = await startEmulator({ shape: 'sdk' });
     const orq = withOrqIdentity(new Orq({ apiKey: emulator.apiKey, serverURL: emulator.url }), { upsert: true });
@@ -119,11 +162,51 @@ describe('withOrqIdentity', () => {
     expect(emulator.calls[0]?.headers['x-orq-identity-id']).toBeUndefined();
   });
 
+  it('sends no header for an id a header cannot carry, the body identity still with upsert; and keeps per-call options it extends', async () => {
+    const emulator = await startEmulator({ shape: 'sdk' });
+    const orq = withOrqIdentity(new Orq({ apiKey: emulator.apiKey, serverURL: emulator.url }), { upsert: true });
+    await runWithOrqUser('caf\u00e9-user', () => orq.deployments.invoke({ key: 'bot' }));
+    const plain = withOrqIdentity(new Orq({ apiKey: emulator.apiKey, serverURL: emulator.url }));
+    await runWithOrqUser('optioned', () => plain.deployments.invoke({ key: 'bot' }, { timeoutMs: 5_000 }));
+    expect(emulator.calls.map((call) => [call.headers['x-orq-identity-id'], call.identity?.externalId, call.identity?.source])).toEqual([
+      [undefined, 'caf\u00e9-user', 'body'],
+      ['optioned', 'optioned', 'header'],
+    ]);
+  });
+
+  it('with upsert, puts the identity into an `orq` field the caller left null', async () => {
+    const emulator = await startEmulator({ shape: 'sdk' });
+    const orq = withOrqIdentity(new Orq({ apiKey: emulator.apiKey, serverURL: emulator.url }), { upsert: true });
+    await runWithOrqUser('null-orq', () => orq.router.chat.completions.create({ model: 'm', messages: [], orq: null as never }));
+    expect(emulator.calls.map((call) => [call.identity?.externalId, call.identity?.source])).toEqual([['null-orq', 'orq-field']]);
+  });
+
+  it('with upsert, invents no body for a call made without one: the header alone names the user', async () => {
+    const emulator = await startEmulator({ shape: 'sdk' });
+    const orq = withOrqIdentity(new Orq({ apiKey: emulator.apiKey, serverURL: emulator.url }), { upsert: true });
+    // The emulator does not route agent tasks: the call reaches it and fails there.
+    await runWithOrqUser('bodiless', () => orq.agents.invoke('a')).catch(() => undefined);
+    expect(emulator.calls.map((call) => [call.path, call.headers['x-orq-identity-id'], call.body])).toEqual([['/v2/agents/a/task', 'bodiless', undefined]]);
+  });
+
+  it('gives back what the client has where it lacks a listed namespace or method (an older or newer SDK)', () => {
+    const create = { not: 'a function' };
+    const client = { deployments: undefined, router: null, responses: { create }, agents: 'agents' };
+    const wrapped = withOrqIdentity(client);
+    expect(wrapped.deployments).toBeUndefined();
+    expect(wrapped.router).toBeNull();
+    expect(wrapped.responses.create).toBe(create);
+    expect(wrapped.agents).toBe('agents');
+    // A name the table does not list, inherited ones included, is the client's own.
+    expect((wrapped as { __proto__?: unknown }).__proto__).toBe(Object.prototype);
+  });
+
   it.each([
-    [null, /pass your @orq-ai\/node client/],
-    [{ upsert: 'yes' }, /`upsert` must be a boolean/],
+    [null, /pass your @orq-ai\/node client.*; received null\./],
+    [{ upsert: 'yes' }, /`upsert` must be a boolean, received string/],
+    [42, /pass your @orq-ai\/node client, e\.g\. `withOrqIdentity\(new Orq\(\{ apiKey \}\)\)`; received number\./],
   ])('refuses %j at start-up', (bad, message) => {
-    const make = () => (bad === null ? withOrqIdentity(null as unknown as object) : withOrqIdentity({}, bad as never));
+    const make = () => (bad === null || typeof bad === 'number' ? withOrqIdentity(bad as unknown as object) : withOrqIdentity({}, bad as never));
     expect(make).toThrow(TypeError);
     expect(make).toThrow(message);
   });
@@ -140,6 +223,7 @@ describe('orqIdentityRequestHook (HTTPClient route)', () => {
       await orq.responses.create({ model: 'm', input: 'hi' }, { headers: { 'x-orq-identity-id': 'kept' } });
     });
     await orq.deployments.invoke({ key: 'bot' });
-    expect(emulator.calls.map((call) => call.identity?.externalId)).toEqual(['hooked', 'kept', undefined]);
+    await runWithOrqUser('caf\u00e9', () => orq.deployments.invoke({ key: 'bot' }));
+    expect(emulator.calls.map((call) => call.identity?.externalId)).toEqual(['hooked', 'kept', undefined, undefined]);
   });
 });

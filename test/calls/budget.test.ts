@@ -64,6 +64,101 @@ describe('call budget in one process', () => {
   });
 });
 
+describe('call budget on a clock of its own', () => {
+  function clocked(options: { calls: number; windowMs: number }) {
+    let time = 1_000_000;
+    const pauses: string[] = [];
+    const budget = new CallBudget({ ...options, now: () => time, onPause: (ms, source) => pauses.push(`${source} ${ms}`) });
+    return { budget, pauses, now: () => time, advance: (ms: number) => { time += ms; } };
+  }
+
+  it('lets each priority use its share of the calls, and at least one', () => {
+    const ten = clocked({ calls: 10, windowMs: 1_000 }).budget;
+    expect(['finish', 'lookup', 'sync', 'background'].map((priority) => ten.localRoom(priority as CallPriority))).toEqual([10, 8, 7, 5]);
+    const one = clocked({ calls: 1, windowMs: 1_000 }).budget;
+    expect(['finish', 'lookup', 'sync', 'background'].map((priority) => one.localRoom(priority as CallPriority))).toEqual([1, 1, 1, 1]);
+  });
+
+  it.each([
+    [2_000, 2_100],
+    [100, 150],
+  ])('counts a grant in a %i ms window for %i ms (5 %, at least 50 ms, longer), and says exactly when room comes back', async (windowMs, countedMs) => {
+    const { budget, now, advance } = clocked({ calls: 2, windowMs });
+    const start = now();
+    expect(await budget.acquire('finish', now())).toBeUndefined();
+    advance(10);
+    expect(await budget.acquire('finish', now())).toBeUndefined();
+    expect(budget.localRoom('finish')).toBe(0);
+    // The whole budget is back when the first grant leaves; a new lookup (1 of 2) only when the second does.
+    expect(await budget.acquire('finish', now())).toEqual({ reason: 'exhausted', waitMs: start + countedMs - now() });
+    expect(await budget.acquire('lookup', now())).toEqual({ reason: 'exhausted', waitMs: start + 10 + countedMs - now() });
+    advance(countedMs - 11);
+    expect(budget.localRoom('finish')).toBe(0);
+    advance(1);
+    expect(budget.localRoom('finish')).toBe(1);
+    expect(budget.localRoom('lookup')).toBe(0);
+    expect(await budget.acquire('lookup', now())).toEqual({ reason: 'exhausted', waitMs: 10 });
+    advance(10);
+    expect(budget.localRoom('lookup')).toBe(1);
+    expect(budget.localRoom('finish')).toBe(2);
+  });
+
+  it('a refund gives back the grant of a call that never went', async () => {
+    const { budget, now } = clocked({ calls: 2, windowMs: 1_000 });
+    budget.refund();
+    expect(budget.localRoom('finish')).toBe(2);
+    expect(await budget.acquire('finish', now())).toBeUndefined();
+    expect(await budget.acquire('finish', now())).toBeUndefined();
+    expect(budget.localRoom('finish')).toBe(0);
+    budget.refund();
+    expect(budget.localRoom('finish')).toBe(1);
+  });
+
+  it('a pause is never shortened, is told once per lengthening, and ends at 0', async () => {
+    const { budget, pauses, now, advance } = clocked({ calls: 5, windowMs: 1_000 });
+    expect(budget.pausedForMs).toBe(0);
+    budget.pause(200);
+    budget.pause(100);
+    expect(budget.pausedForMs).toBe(200);
+    advance(150);
+    budget.pause(50);
+    expect(pauses).toEqual(['local 200']);
+    expect(await budget.acquire('finish', now() + 10_000)).toEqual({ reason: 'paused', waitMs: 50 });
+    budget.pause(100);
+    expect(pauses).toEqual(['local 200', 'local 100']);
+    expect(budget.pausedForMs).toBe(100);
+    advance(300);
+    expect(budget.pausedForMs).toBe(0);
+    expect(await budget.acquire('finish', now())).toBeUndefined();
+  });
+});
+
+describe('call budget: who waits for room', () => {
+  it('a call behind a waiting call of higher priority gives up at once when its deadline is near, and asks again once that one is served', async () => {
+    const budget = new CallBudget({ calls: 1, windowMs: 100 });
+    expect(await budget.acquire('finish', Date.now() + 1_000)).toBeUndefined();
+    const waiting = budget.acquire('finish', Date.now() + 2_000);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(await budget.acquire('background', Date.now() + 20)).toEqual({ reason: 'exhausted', waitMs: 50 });
+    expect(await waiting).toBeUndefined();
+    // Nobody waits now: the answer is the window's own, room again in about 150 ms.
+    const denial = await budget.acquire('background', Date.now() + 20);
+    expect(denial).toMatchObject({ reason: 'exhausted' });
+    expect(denial?.waitMs).toBeGreaterThan(50);
+  });
+
+  it('when room comes back, the waiting call of higher priority gets it first', async () => {
+    const budget = new CallBudget({ calls: 1, windowMs: 100 });
+    expect(await budget.acquire('finish', Date.now() + 1_000)).toBeUndefined();
+    const order: string[] = [];
+    await Promise.all((['background', 'finish'] as const).map(async (priority) => {
+      expect(await budget.acquire(priority, Date.now() + 2_000)).toBeUndefined();
+      order.push(priority);
+    }));
+    expect(order).toEqual(['finish', 'background']);
+  });
+});
+
 describeRedis('call budget across a fleet on Redis', () => {
   async function fleet(size: number, redis: RedisServer, calls: number, windowMs: number, sends?: SendCommand[]) {
     const budgets: CallBudget[] = [];
@@ -122,6 +217,19 @@ describeRedis('call budget across a fleet on Redis', () => {
     const [first] = budgets as [CallBudget];
     // 20 calls over the 4 instances seen: 5 each, two already used.
     expect((await grantTimes([first], 10, 'finish', 50)).granted).toHaveLength(3);
+  });
+
+  it('a refund takes the newest grants this process remembers back out of the fleet window', async () => {
+    const redis = await startRedis();
+    const { budgets } = await fleet(1, redis, 2, 60_000);
+    const [budget] = budgets as [CallBudget];
+    for (let i = 0; i < 3; i++) await budget.acquire('finish', Date.now() + 100);
+    expect(await redis.command('ZCARD', 'test:{ws}:budget')).toBe(':2\r\n');
+    budget.refund();
+    expect(await budget.acquire('finish', Date.now() + 100)).toBeUndefined();
+    for (let i = 0; i < 3; i++) budget.refund();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await redis.command('ZCARD', 'test:{ws}:budget')).toBe(':0\r\n');
   });
 
   it('counts the fleet in one sorted set under the workspace hash tag', async () => {

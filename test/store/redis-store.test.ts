@@ -1,9 +1,10 @@
 // The shared store against a real redis-server, through both clients: values, leases, deadlines, the breaker, error events.
-import { expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SharedStoreError } from '../../src/errors/shared-store-error.js';
 import { commandFunction, type SendCommand } from '../../src/store/command.js';
 import { fleetSingleFlight } from '../../src/store/fleet-single-flight.js';
 import { RedisStore, unavailable } from '../../src/store/redis-store.js';
+import { pauseScript, releaseLeaseScript, takeBudgetScript } from '../../src/store/scripts.js';
 import { makeSharedStore, workspaceScope } from '../../src/store/shared-options.js';
 import { OptionChecker } from '../../src/options.js';
 import type { OrqIdentity } from '../../src/types.js';
@@ -235,5 +236,140 @@ describeRedis('fleet single flight', () => {
     await redis.kill();
     const result = await fleetSingleFlight(store, 'u1', { leaseMs: 400, deadline: Date.now() + 2_000, keepMs: 60_000, work: async () => identity('u1') });
     expect(result.source).toBe('own');
+  });
+});
+
+/** A store over a command function of our own (a supported client shape): every command it sent, answered by `reply`. */
+function scriptedStore(reply: (args: string[]) => unknown, reports: SharedStoreError[] = [], commandTimeoutMs = 200) {
+  const sent: string[][] = [];
+  const store = storeOver(async (args) => {
+    sent.push(args);
+    return reply(args);
+  }, reports, commandTimeoutMs);
+  return { store, sent, reports };
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('shared store: the commands it sends and what it makes of the replies', () => {
+  it('sends each command to the workspace- and user-tagged key, with whole milliseconds', async () => {
+    const { store, sent } = scriptedStore((args) => (args[0] === 'SET' && args.includes('NX') ? 'OK' : 1));
+    await store.writeIdentity({ identity: identity('u1'), fetchedAt: 5 }, 1_500.2);
+    await store.deleteIdentity('u1');
+    const lease = await store.acquireLease('u1', 'lookup', 300.5);
+    await store.releaseLease('u1', 'lookup', lease as { token: string });
+    await store.refundBudget('member-1');
+    await store.pause(250.5);
+    const token = `${store.instanceId}:1`;
+    expect(lease).toEqual({ token });
+    expect(token).toMatch(/^[0-9a-f]{16}:1$/);
+    expect(sent).toEqual([
+      ['SET', 'test:{ws1:u1}:identity', '{"v":1,"at":5,"identity":{"id":"contact_u1","externalId":"u1"}}', 'PX', '1501'],
+      ['DEL', 'test:{ws1:u1}:identity'],
+      ['SET', 'test:{ws1:u1}:lookup', token, 'NX', 'PX', '301'],
+      ['EVAL', releaseLeaseScript, '1', 'test:{ws1:u1}:lookup', token],
+      ['ZREM', 'test:{ws1}:budget', 'member-1'],
+      ['EVAL', pauseScript, '1', 'test:{ws1}:pause', '251'],
+    ]);
+  });
+
+  it('asks the fleet window for one call and reads its answer: granted with its member, full, or paused', async () => {
+    const answers: unknown[] = [[1, 0, 3], ['0', '-7', '0'], [-1, 400, 2]];
+    const { store, sent } = scriptedStore(() => answers.shift());
+    const granted = await store.takeBudget(1_000.4, 3);
+    const member = `${store.instanceId}:1`;
+    expect(sent[0]).toEqual([
+      'EVAL', takeBudgetScript, '3', 'test:{ws1}:budget', 'test:{ws1}:pause', 'test:{ws1}:instances', '1001', '3', member, store.instanceId,
+    ]);
+    expect(granted).toStrictEqual({ granted: true, waitMs: 0, paused: false, instances: 3, member });
+    // A negative wait or no instance count from a proxy reads as "ask again now" and "this one alone".
+    expect(await store.takeBudget(1_000, 3)).toStrictEqual({ granted: false, waitMs: 0, paused: false, instances: 1 });
+    expect(await store.takeBudget(1_000, 3)).toStrictEqual({ granted: false, waitMs: 400, paused: true, instances: 2 });
+    // A lease token and a grant's member never repeat.
+    expect(new Set(sent.map((args) => args[8])).size).toBe(3);
+  });
+
+  it('a budget reply it cannot read is reported like a failure, and the store is skipped', async () => {
+    for (const [reply, shown] of [['OK', '"OK"'], [undefined, 'undefined'], ['x'.repeat(200), `"${'x'.repeat(79)}`]] as const) {
+      const { store, reports } = scriptedStore(() => reply);
+      expect(await store.takeBudget(1_000, 3)).toBe(unavailable);
+      expect(store.available).toBe(false);
+      expect(reports.map((report) => report.message)).toEqual([
+        `Shared store (Redis) budget script failed: unexpected reply ${shown}. For the next 1 s this process works alone: its own cache, its own single flight and its share of the call budget.`,
+      ]);
+    }
+  });
+
+  it('reads a value that is not a current, well-formed entry of this user as absent', async () => {
+    const values: Record<string, unknown> = {
+      good: '{"v":1,"at":7,"identity":{"id":"c","externalId":"good"}}',
+      null: 'null',
+      number: '5',
+      text: '"good"',
+      at: '{"v":1,"at":"7","identity":{"id":"c","externalId":"at"}}',
+      version: '{"v":2,"at":7,"identity":{"id":"c","externalId":"version"}}',
+      noIdentity: '{"v":1,"at":7,"identity":{"id":"c"}}',
+      buffer: Buffer.from('{"v":1,"at":7,"identity":{"id":"c","externalId":"buffer"}}'),
+      missing: null,
+    };
+    const { store } = scriptedStore((args) => values[(args[1] as string).replace(/^test:\{ws1:(.*)\}:identity$/, '$1')]);
+    expect(await store.readIdentity('good')).toEqual({ identity: { id: 'c', externalId: 'good' }, fetchedAt: 7 });
+    for (const key of Object.keys(values).filter((key) => key !== 'good')) expect([key, await store.readIdentity(key)]).toEqual([key, undefined]);
+  });
+});
+
+describe('shared store: failures and back-off', () => {
+  it('skips Redis after a failure, longer after each failed probe (1, 2, 4 … 30 s), and from one again once a probe succeeds', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    let failure: unknown = new Error('connection lost');
+    const { store, sent, reports } = scriptedStore((args) => {
+      if (failure !== undefined) throw failure;
+      return args[0] === 'GET' ? null : 'OK';
+    });
+    expect(await store.readIdentity('u1')).toBe(unavailable);
+    expect(reports[0]?.message).toBe(
+      'Shared store (Redis) GET failed: connection lost. For the next 1 s this process works alone: its own cache, its own single flight and its share of the call budget.',
+    );
+    expect(reports[0]?.cause).toBe(failure);
+    expect(store.available).toBe(false);
+    expect(await store.readIdentity('u1')).toBe(unavailable);
+    expect(sent).toHaveLength(1);
+    // The first probe waits the first pause again; each failed probe doubles the next one.
+    for (const pauseMs of [1_000, 1_000, 2_000, 4_000, 8_000, 16_000]) {
+      vi.setSystemTime(Date.now() + pauseMs - 1);
+      expect(store.available).toBe(false);
+      vi.setSystemTime(Date.now() + 1);
+      expect(store.available).toBe(true);
+      await store.deleteIdentity('u1');
+    }
+    expect(reports.map((report) => report.retryInMs)).toEqual([1_000, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000]);
+    expect(reports[1]?.message).toMatch(/^Shared store \(Redis\) DEL failed: connection lost\. For the next 1 s/);
+    expect(reports[6]?.message).toMatch(/For the next 30 s/);
+    vi.setSystemTime(Date.now() + 30_000);
+    failure = undefined;
+    expect(await store.readIdentity('u1')).toBeUndefined();
+    expect(store.available).toBe(true);
+    failure = 'not an Error';
+    expect(await store.readIdentity('u1')).toBe(unavailable);
+    expect(reports.slice(7).map((report) => [report.retryInMs, report.message.split('.')[0]])).toEqual([[1_000, 'Shared store (Redis) GET failed: not an Error']]);
+  });
+
+  it("a client's error event skips the store at once, reported once; not again while skipped or probing", async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const { store, reports } = scriptedStore(() => null);
+    store.connectionError(new Error('ECONNRESET'));
+    expect(store.available).toBe(false);
+    store.connectionError(new Error('ECONNREFUSED'));
+    vi.setSystemTime(Date.now() + 1_000);
+    expect(store.available).toBe(true);
+    store.connectionError(new Error('ECONNREFUSED'));
+    expect(store.available).toBe(true);
+    expect(reports.map((report) => report.message.split('.')[0])).toEqual(['Shared store (Redis) connection failed: ECONNRESET']);
+    // A command that works closes the breaker: the next lost connection is news again.
+    expect(await store.readIdentity('u1')).toBeUndefined();
+    store.connectionError(new Error('ECONNRESET'));
+    expect(reports).toHaveLength(2);
   });
 });

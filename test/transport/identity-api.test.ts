@@ -48,6 +48,19 @@ describe.each(transports)('the %s transport', (transport) => {
       for (const call of emulator.calls) expect(call.headers.authorization).toBe(`Bearer ${emulator.apiKey}`);
     });
 
+    it('asks for JSON, and says it sends JSON only when it does', async () => {
+      const emulator = await startEmulator({ shape });
+      const api = apiFor(transport, emulator);
+      await api.retrieve('nobody', second);
+      await api.create({ externalId: 'typed' }, second);
+      await api.update('typed', { email: 't@example.com' }, second);
+      expect(emulator.calls.map((call) => [call.method, call.headers.accept, call.headers['content-type']])).toEqual([
+        ['GET', 'application/json', undefined],
+        ['POST', 'application/json', 'application/json'],
+        ['PATCH', 'application/json', 'application/json'],
+      ]);
+    });
+
     it('asks for metrics only when told to, and reads them', async () => {
       const emulator = await startEmulator({ shape });
       emulator.seed({ externalId: 'spender' });
@@ -90,6 +103,30 @@ describe.each(transports)('the %s transport', (transport) => {
     await expect(api.retrieve('u', second)).rejects.toMatchObject({ kind: 'invalid-response' });
   });
 
+  it('a 300 is a redirect left unfollowed, a 400 a plain HTTP failure; a Location is quoted up to 200 characters', async () => {
+    const emulator = await startEmulator();
+    const api = apiFor(transport, emulator);
+    emulator.inject({ kind: 'status', status: 300, times: 1 });
+    await expect(api.retrieve('u', second)).rejects.toMatchObject({
+      kind: 'http', statusCode: 300,
+      message: "orq retrieve of user \"u\" was redirected (HTTP 300); redirects from orq's API are not followed: set `serverURL` to the address orq answers at.",
+    });
+    const far = `https://elsewhere.example/${'p'.repeat(300)}`;
+    emulator.inject({ kind: 'status', status: 300, headers: { location: far }, times: 1 });
+    await expect(api.retrieve('u', second)).rejects.toMatchObject({ message: expect.stringContaining(`(HTTP 300 to ${JSON.stringify(far.slice(0, 200))}); `) });
+    emulator.inject({ kind: 'status', status: 400, body: { error: 'bad' }, times: 1 });
+    await expect(api.retrieve('u', second)).rejects.toMatchObject({ kind: 'http', statusCode: 400, message: 'orq retrieve of user "u" failed with HTTP 400: {"error":"bad"}.' });
+  });
+
+  it('an id the runtime cannot encode is not-sent: nothing reached orq', async () => {
+    const emulator = await startEmulator();
+    const api = apiFor(transport, emulator);
+    for (const call of [() => api.retrieve('\ud800', second), () => api.update('\ud800', { email: 'e@example.com' }, second)]) {
+      await expect(call()).rejects.toMatchObject({ name: 'OrqApiError', kind: 'not-sent', isOutage: false, message: expect.stringMatching(/could not be sent \(URIError/) });
+    }
+    expect(emulator.count()).toBe(0);
+  });
+
   it('reports a refused connection as a network failure', async () => {
     const emulator = await startEmulator();
     const api = apiFor(transport, emulator);
@@ -119,6 +156,8 @@ describe('the fetch transport on answers orq should not give', () => {
     ['an empty body', 'application/json', '', /HTTP 200 and an empty body/],
     ['an HTML page', 'text/html', '<html>proxy login</html>', /HTTP 200 and a body that is not JSON \(content type "text\/html"\)/],
     ['no content type and no JSON', undefined, 'OK', /HTTP 200 and a body that is not JSON \(content type none\)/],
+    ['a blank body', 'application/json', ' \n ', /^orq answered the retrieve of user "u" with HTTP 200 and an empty body, not an identity\.$/],
+    ['JSON of another shape', 'application/json', '{"unexpected":true}', /^orq answered the retrieve of user "u" with HTTP 200 and JSON of another shape, not an identity\.$/],
   ])('a 200 with %s is an invalid response, not a network failure', async (_what, type, body, message) => {
     const orq = await serve((_req, res) => {
       res.writeHead(200, type === undefined ? {} : { 'content-type': type });
@@ -140,6 +179,54 @@ describe('the fetch transport on answers orq should not give', () => {
       kind: 'http', statusCode: status, message: expect.stringMatching(/was redirected \(HTTP 30\d to "\/elsewhere\/v2\/identities\/u"\); redirects from orq's API are not followed: set `serverURL`/),
     });
     expect(orq.requests).toEqual(['GET /v2/identities/u']);
+  });
+
+  it('a 304, which has no body, is reported as a redirect, not as a failure to read it', async () => {
+    const orq = await serve((_req, res) => {
+      res.writeHead(304);
+      res.end();
+    });
+    const api = createFetchIdentityApi({ apiKey: 'k', serverURL: orq.url });
+    await expect(api.retrieve('u', second)).rejects.toMatchObject({ kind: 'http', statusCode: 304, message: expect.stringMatching(/was redirected \(HTTP 304\); /) });
+  });
+
+  it('quotes an error body whose characters arrive split across chunks intact', async () => {
+    const orq = await serve((_req, res) => {
+      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+      const bytes = Buffer.from('café au lait', 'utf8');
+      // The two bytes of "é" go in different chunks.
+      res.write(bytes.subarray(0, 4));
+      setTimeout(() => res.end(bytes.subarray(4)), 30);
+    });
+    const api = createFetchIdentityApi({ apiKey: 'k', serverURL: orq.url });
+    await expect(api.retrieve('u', second)).rejects.toMatchObject({ message: 'orq retrieve of user "u" failed with HTTP 500: café au lait.' });
+  });
+
+  it('marks an error body cut inside a character, and names a failure that has no code by its message', async () => {
+    const orq = await serve((_req, res) => {
+      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+      // "ab" and the first of the two bytes of "é".
+      res.end(Buffer.from([0x61, 0x62, 0xc3]));
+    });
+    await expect(createFetchIdentityApi({ apiKey: 'k', serverURL: orq.url }).retrieve('u', second)).rejects.toMatchObject({
+      message: 'orq retrieve of user "u" failed with HTTP 500: ab\ufffd.',
+    });
+    const unsupported = await failure(createFetchIdentityApi({ apiKey: 'k', serverURL: 'ftp://127.0.0.1:9' }).retrieve('u', second));
+    expect(unsupported).toMatchObject({ kind: 'network', message: 'orq retrieve of user "u" could not reach orq (ConnectionError: fetch failed: unknown scheme).' });
+  });
+
+  it('names what a refused connection and a timeout were, in the message and the cause', async () => {
+    const closed = await serve(() => undefined);
+    servers.splice(0).forEach((close) => close());
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const refused = await failure(createFetchIdentityApi({ apiKey: 'k', serverURL: closed.url }).retrieve('u', second));
+    expect(refused.message).toBe('orq retrieve of user "u" could not reach orq (ConnectionError: fetch failed: ECONNREFUSED).');
+    const cause = refused.cause as Error & { code?: unknown };
+    expect([cause.name, cause.message, (cause.cause as { code?: unknown }).code]).toEqual(['ConnectionError', 'fetch failed: ECONNREFUSED', 'ECONNREFUSED']);
+    const silent = await serve(() => undefined);
+    const late = await failure(createFetchIdentityApi({ apiKey: 'k', serverURL: silent.url }).retrieve('u', { timeoutMs: 100 }));
+    expect(late).toMatchObject({ kind: 'timeout', message: 'orq retrieve of user "u" got no answer in time.' });
+    expect(late.cause).toMatchObject({ name: 'TimeoutError', message: 'The operation was aborted due to timeout', code: 23 });
   });
 
   it('keeps the API key and any bearer token out of messages and causes when an error body echoes them', async () => {
@@ -209,8 +296,10 @@ describe('the fetch transport on answers orq should not give', () => {
       res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
       res.end(JSON.stringify({ identity: { _id: 'contact_1', external_id: 'u' } }));
     });
-    const api = createFetchIdentityApi({ apiKey: 'k', serverURL: `${orq.url}/orq/` });
-    expect(await api.retrieve('u', second)).toEqual({ id: 'contact_1', externalId: 'u' });
-    expect(orq.requests).toEqual(['GET /orq/v2/identities/u']);
+    for (const suffix of ['/orq/', '/orq//']) {
+      const api = createFetchIdentityApi({ apiKey: 'k', serverURL: `${orq.url}${suffix}` });
+      expect(await api.retrieve('u', second)).toEqual({ id: 'contact_1', externalId: 'u' });
+    }
+    expect(orq.requests).toEqual(['GET /orq/v2/identities/u', 'GET /orq/v2/identities/u']);
   });
 });

@@ -1,0 +1,207 @@
+// Work on cached identities that no request waits for: the refresh of stale ones and the profile sync (PATCH).
+import express from 'express';
+import type { NextFunction, Request, Response } from 'express';
+import { LRUCache } from 'lru-cache';
+import request from 'supertest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { IdentityMismatchError, orqIdentity, type OrqIdentity, type OrqIdentityMiddleware, type OrqIdentityOptions, type OrqUser } from '../src/index.js';
+import type { OrqEmulator } from '../src/testing/index.js';
+import { eventually, startApp, startEmulator } from './helpers.js';
+import { connectClient, describeRedis, startRedis, type RedisServer } from './redis.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('background refresh of a stale identity', () => {
+  it('whose answer is another user\'s identity keeps this user\'s, and never attaches the other', async () => {
+    const { whoami, emulator, errors, middleware } = await startApp({ middleware: { cache: { freshMs: 50 } } });
+    const other = emulator.seed({ externalId: 'someone-else' });
+    // This user's external id is the other identity's orq id, which a retrieve also accepts.
+    const mine = (await whoami(other._id).expect(200)).body.identity as OrqIdentity;
+    expect(mine.id).not.toBe(other._id);
+    await sleep(60);
+    await whoami(other._id).expect(200);
+    await eventually(() => emulator.count('retrieve') === 2, 'the refresh');
+    await sleep(20);
+    expect(middleware.resolver.cached(other._id)?.id).toBe(mine.id);
+    expect((await whoami(other._id).expect(200)).body.identity?.id).toBe(mine.id);
+    expect(errors.every((error) => error instanceof IdentityMismatchError)).toBe(true);
+  });
+
+  it('does not start after close(): the identity is still served, and orq is not called', async () => {
+    const { whoami, emulator, middleware } = await startApp({ middleware: { cache: { freshMs: 50 } } });
+    emulator.seed({ externalId: 'closed-stale' });
+    await whoami('closed-stale').expect(200);
+    await middleware.close({ timeoutMs: 1_000 });
+    await sleep(60);
+    expect((await whoami('closed-stale').expect(200)).body.identity?.externalId).toBe('closed-stale');
+    await sleep(30);
+    expect(emulator.count()).toBe(1);
+  });
+
+  it('does not start while the circuit is open: the identity is still served, with no call and no report', async () => {
+    const { whoami, emulator, middleware, errors } = await startApp({
+      middleware: { retries: 0, cache: { freshMs: 50 }, circuitBreaker: { failureThreshold: 1, cooldownMs: 60_000 } },
+    });
+    emulator.seed({ externalId: 'open-stale' });
+    await whoami('open-stale').expect(200);
+    emulator.inject({ kind: 'status', status: 503, times: 1 });
+    await expect(middleware.resolver.resolve('tripper')).rejects.toMatchObject({ name: 'OrqUnavailableError' });
+    expect(middleware.resolver.circuit).toBe('open');
+    const calls = emulator.count();
+    const reported = errors.length;
+    await sleep(60);
+    expect((await whoami('open-stale').expect(200)).body.identity?.externalId).toBe('open-stale');
+    await sleep(30);
+    expect(emulator.count()).toBe(calls);
+    expect(errors).toHaveLength(reported);
+  });
+
+  it('that failed is tried again after the refresh interval when that is shorter than a minute', async () => {
+    const { whoami, emulator, errors } = await startApp({ middleware: { retries: 0, cache: { freshMs: 60 } } });
+    emulator.seed({ externalId: 'retry-refresh' });
+    await whoami('retry-refresh').expect(200);
+    emulator.inject({ operation: 'retrieve', kind: 'status', status: 503, times: 1 });
+    await sleep(70);
+    await whoami('retry-refresh').expect(200);
+    await eventually(() => errors.length === 1, 'the failed refresh');
+    await whoami('retry-refresh').expect(200);
+    expect(emulator.count('retrieve')).toBe(2);
+    await sleep(70);
+    await whoami('retry-refresh').expect(200);
+    await eventually(() => emulator.count('retrieve') === 3, 'the second try', 2_000);
+  });
+});
+
+describe('an identity the app put in its own LRUCache', () => {
+  it('is fresh for freshMs from first sight, then refreshed in the background', async () => {
+    const cache = new LRUCache<string, OrqIdentity>({ max: 10, ttl: 60_000 });
+    const { whoami, emulator } = await startApp({ middleware: { cache, metrics: { refreshMs: 80 } } });
+    emulator.seed({ externalId: 'preloaded' });
+    cache.set('preloaded', Object.freeze({ id: 'contact_preloaded', externalId: 'preloaded' }));
+    for (let index = 0; index < 3; index++) expect((await whoami('preloaded').expect(200)).body.identity?.id).toBe('contact_preloaded');
+    expect(emulator.count()).toBe(0);
+    await sleep(90);
+    await whoami('preloaded').expect(200);
+    await eventually(() => emulator.count('retrieve') === 1, 'the refresh');
+  });
+});
+
+describe('profile sync', () => {
+  const profiles: Record<string, OrqUser> = {
+    metered: { externalId: 'metered', displayName: 'New name' },
+    evicted: { externalId: 'evicted', displayName: 'New name' },
+  };
+
+  it('keeps the metrics of the cached identity when the PATCH answer carries none', async () => {
+    const { app, emulator, middleware } = await startApp({ middleware: { metrics: true, getUser: (req) => profiles[req.header('x-user') ?? ''] } });
+    emulator.seed({ externalId: 'metered', displayName: 'Old name' });
+    emulator.setUsage('metered', { totalCost: 2.5, totalTokens: 1_000, totalRequests: 10, errorRate: 0 });
+    await request(app).get('/whoami').set('x-user', 'metered').expect(200);
+    await eventually(() => middleware.resolver.cached('metered')?.displayName === 'New name', 'the PATCH');
+    expect(middleware.resolver.cached('metered')?.metrics).toMatchObject({ totalCost: 2.5, totalRequests: 10 });
+  });
+
+  it('keeps the refresh time of the identity it replaces', async () => {
+    const { app, emulator } = await startApp({ middleware: { cache: { freshMs: 100 }, getUser: (req) => profiles[req.header('x-user') ?? ''] } });
+    emulator.seed({ externalId: 'metered', displayName: 'Old name' });
+    await request(app).get('/whoami').set('x-user', 'metered').expect(200);
+    const answered = Date.now();
+    await eventually(() => emulator.count('update') === 1, 'the PATCH');
+    await sleep(20);
+    // The first request after the PATCH landed, freshMs after the retrieve was answered: it starts a refresh.
+    await sleep(Math.max(0, answered + 110 - Date.now()));
+    await request(app).get('/whoami').set('x-user', 'metered').expect(200);
+    await eventually(() => emulator.count('retrieve') === 2, 'the refresh', 1_000);
+  });
+
+  it('keeps the cache lifetime of the identity it replaces: a PATCH does not make an entry usable for longer', async () => {
+    const cache = new LRUCache<string, OrqIdentity>({ max: 10, ttl: 60_000 });
+    const { app, emulator, middleware } = await startApp({ middleware: { cache, getUser: (req) => profiles[req.header('x-user') ?? ''] } });
+    emulator.seed({ externalId: 'evicted', displayName: 'Old name' });
+    emulator.inject({ operation: 'update', kind: 'latency', ms: 100 });
+    await request(app).get('/whoami').set('x-user', 'evicted').expect(200);
+    const before = cache.getRemainingTTL('evicted');
+    await eventually(() => cache.get('evicted')?.displayName === 'New name' && middleware.stats().backgroundTasks === 0, 'the PATCH to land');
+    expect(cache.getRemainingTTL('evicted')).toBeLessThanOrEqual(before);
+  });
+
+  it('does not put back an identity the cache dropped while the PATCH was under way', async () => {
+    const cache = new LRUCache<string, OrqIdentity>({ max: 10, ttl: 60_000 });
+    const { app, emulator, middleware } = await startApp({ middleware: { cache, getUser: (req) => profiles[req.header('x-user') ?? ''] } });
+    emulator.seed({ externalId: 'evicted', displayName: 'Old name' });
+    emulator.inject({ operation: 'update', kind: 'latency', ms: 300 });
+    await request(app).get('/whoami').set('x-user', 'evicted').expect(200);
+    // Dropped by the app (or evicted) before orq answers the PATCH: the answer must not bring it back.
+    expect(cache.delete('evicted')).toBe(true);
+    await eventually(() => emulator.count('update') === 1 && middleware.stats().backgroundTasks === 0, 'the PATCH to be answered');
+    expect(cache.has('evicted')).toBe(false);
+  });
+});
+
+describeRedis('background work on a shared store', () => {
+  async function instance(emulator: OrqEmulator, redis: RedisServer, options: Partial<OrqIdentityOptions> = {}) {
+    const middleware = orqIdentity({
+      apiKey: emulator.apiKey, serverURL: emulator.url, onError: () => undefined, budget: false,
+      shared: { redis: await connectClient('ioredis', redis) }, ...options,
+    });
+    const app = express();
+    app.use((req: Request, _res: Response, next: NextFunction) => {
+      (req as { user?: unknown }).user = { id: req.header('x-user') };
+      next();
+    });
+    app.use(middleware);
+    app.get('/whoami', (req, res) => { res.json({ identity: req.orqIdentity ?? null }); });
+    return { middleware, whoami: (user: string) => request(app).get('/whoami').set('x-user', user) };
+  }
+
+  afterEach(async () => {
+    await Promise.all(closing.splice(0).map((middleware) => middleware.close({ timeoutMs: 1_000 })));
+  });
+  const closing: OrqIdentityMiddleware[] = [];
+
+  it('a profile change is PATCHed once and written to the store: an instance with a cold cache reads it without a call', async () => {
+    const emulator = await startEmulator();
+    const redis = await startRedis();
+    const getUser = () => ({ externalId: 'fleet-ada', displayName: 'New name' });
+    const first = await instance(emulator, redis, { getUser });
+    closing.push(first.middleware);
+    emulator.seed({ externalId: 'fleet-ada', displayName: 'Old name' });
+    await first.whoami('fleet-ada').expect(200);
+    await eventually(() => emulator.count('update') === 1 && first.middleware.stats().backgroundTasks === 0, 'the PATCH');
+
+    const cold = await instance(emulator, redis, { getUser });
+    closing.push(cold.middleware);
+    expect((await cold.whoami('fleet-ada').expect(200)).body.identity?.displayName).toBe('New name');
+    await sleep(30);
+    expect(emulator.calls.map((call) => call.operation)).toEqual(['retrieve', 'update']);
+  });
+
+  it('a refresh writes its answer to the store, and one that finds the user gone in orq removes it there too', async () => {
+    const emulator = await startEmulator();
+    const redis = await startRedis();
+    const first = await instance(emulator, redis, { metrics: { refreshMs: 60 } });
+    closing.push(first.middleware);
+    emulator.seed({ externalId: 'fleet-kim' });
+    emulator.setUsage('fleet-kim', { totalCost: 1, totalTokens: 1, totalRequests: 1, errorRate: 0 });
+    await first.whoami('fleet-kim').expect(200);
+    emulator.setUsage('fleet-kim', { totalCost: 7, totalTokens: 7, totalRequests: 7, errorRate: 0 });
+    await sleep(70);
+    await first.whoami('fleet-kim').expect(200);
+    await eventually(() => first.middleware.resolver.cached('fleet-kim')?.metrics?.totalCost === 7 && first.middleware.stats().backgroundTasks === 0, 'the refresh');
+
+    const cold = await instance(emulator, redis, { metrics: { refreshMs: 60 } });
+    closing.push(cold.middleware);
+    expect((await cold.whoami('fleet-kim').expect(200)).body.identity?.metrics?.totalCost).toBe(7);
+    expect(emulator.count('retrieve')).toBe(2);
+
+    // Deleted in orq: the next refresh drops it here and from the store, so no instance serves it from there.
+    emulator.inject({ operation: 'retrieve', kind: 'status', status: 404, body: { error: 'Identity not found' }, times: 1 });
+    await sleep(70);
+    first.middleware.resolver.cached('fleet-kim');
+    await eventually(() => first.middleware.resolver.cached('fleet-kim') === undefined && first.middleware.stats().backgroundTasks === 0, 'the entry to be dropped');
+    const third = await instance(emulator, redis, { metrics: { refreshMs: 60 } });
+    closing.push(third.middleware);
+    await third.whoami('fleet-kim').expect(200);
+    expect(emulator.count('retrieve')).toBe(4);
+  });
+});

@@ -1,0 +1,217 @@
+// Start-up checks of every option: a wrong value is refused at creation with a message that names the option,
+// shows what was received and says what to pass; values at the edge of what is allowed are taken.
+import { LRUCache } from 'lru-cache';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createIdentityResolver, type IdentityResolverOptions, type OrqIdentity } from '../src/index.js';
+import { startApp } from './helpers.js';
+
+const sleep = (ms: number): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, ms));
+
+const made: Array<{ close(): Promise<unknown> }> = [];
+afterEach(async () => {
+  await Promise.all(made.splice(0).map((resolver) => resolver.close()));
+});
+
+/** Creates a resolver (closed after the test) and returns undefined, or returns the message it was refused with. */
+function refusal(options: unknown): string | undefined {
+  try {
+    made.push(createIdentityResolver(options as IdentityResolverOptions));
+    return undefined;
+  } catch (error) {
+    expect(error).toBeInstanceOf(TypeError);
+    return (error as Error).message;
+  }
+}
+
+const refused = (option: string, received: string, fix: string): string =>
+  `createIdentityResolver: invalid option \`${option}\`, received ${received}; ${fix}.`;
+
+let warnings: Array<{ message: string; code: string | undefined }> = [];
+beforeEach(() => {
+  warnings = [];
+  vi.spyOn(process, 'emitWarning').mockImplementation(((message: string, options?: { code?: string }) => {
+    warnings.push({ message, code: options?.code });
+  }) as typeof process.emitWarning);
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('each option is named in its refusal, with an example of what to pass', () => {
+  it.each([
+    [{ lookupTimeoutMs: 0 }, refused('lookupTimeoutMs', '`0`', 'pass a number of milliseconds of at least 1, e.g. `lookupTimeoutMs: 10_000`')],
+    [{ maxConcurrency: 0 }, refused('maxConcurrency', '`0`', 'pass a whole number of at least 1, e.g. `maxConcurrency: 16`')],
+    [{ maxQueue: -1 }, refused('maxQueue', '`-1`', 'pass a whole number of at least 0, e.g. `maxQueue: 1000`')],
+    [{ retries: 1.5 }, refused('retries', '`1.5`', 'pass a whole number of at least 0, e.g. `retries: 2`')],
+    [{ circuitBreaker: { failureThreshold: 0 } }, refused('circuitBreaker.failureThreshold', '`0`', 'pass a whole number of at least 1, e.g. `failureThreshold: 5`')],
+    [{ circuitBreaker: { cooldownMs: 'soon' } }, refused('circuitBreaker.cooldownMs', "`'soon'`", 'pass a number of milliseconds of at least 1, e.g. `cooldownMs: 5_000`')],
+    // failureMemoryMs may be 0 (no memory), so its message names no minimum.
+    [{ failureMemoryMs: -1 }, refused('failureMemoryMs', '`-1`', 'pass a number of milliseconds, e.g. `failureMemoryMs: 5_000`')],
+    [{ syncProfile: 'yes' }, refused('syncProfile', "`'yes'`", 'pass `true` or `false`')],
+    [{ metrics: { refreshMs: Number.POSITIVE_INFINITY } }, refused('metrics.refreshMs', '`Infinity`', 'pass a number of milliseconds of at least 1, e.g. `refreshMs: 60_000`')],
+    [{ budget: { calls: 10, windowMs: Number.NaN } }, refused('budget.windowMs', '`NaN`', 'pass a number of milliseconds of at least 1, e.g. `windowMs: 60_000`')],
+    [{ budget: null }, refused('budget', '`null`', 'pass `{ calls, windowMs }`, e.g. `budget: { calls: 60, windowMs: 60_000 }`, or `false` for none')],
+    [{ cache: { staleMs: 0 } }, refused('cache.staleMs', '`0`', 'pass a number of milliseconds of at least 1, e.g. `staleMs: 604_800_000`')],
+    [{ cache: { maxBytes: 1.5 } }, refused('cache.maxBytes', '`1.5`', 'pass a whole number of at least 1, e.g. `maxBytes: 50000000`')],
+    [{ cache: { maxEntryBytes: 0 } }, refused('cache.maxEntryBytes', '`0`', 'pass a whole number of at least 1, e.g. `maxEntryBytes: 1000000`')],
+    [{ cache: 'big' }, refused('cache', "`'big'`", 'pass `{ max, freshMs, staleMs }` or an LRUCache')],
+    [{ onError: 'console' }, refused('onError', "`'console'`", 'pass a function')],
+    [{ shared: null }, refused('shared', '`null`', 'pass `{ redis: client }` with a connected node-redis or ioredis client')],
+    [{ serverURL: 443 }, refused('serverURL', '`443`', 'pass an absolute URL such as `https://api.orq.ai`')],
+  ])('%j', (options, message) => {
+    expect(refusal({ apiKey: 'k', ...options })).toBe(message);
+  });
+
+  it.each([
+    ['an array', []],
+    ['an object', {}],
+    ['a function', () => 1_000],
+    ['`null`', null],
+    ['`true`', true],
+  ])('says it received %s, never printing the value itself', (received, value) => {
+    expect(refusal({ apiKey: 'k', lookupTimeoutMs: value })).toBe(
+      refused('lookupTimeoutMs', received, 'pass a number of milliseconds of at least 1, e.g. `lookupTimeoutMs: 10_000`'),
+    );
+  });
+
+  it('options that are not an object are refused as a whole', () => {
+    expect(refusal(null)).toBe('createIdentityResolver: options must be an object, received `null`.');
+    expect(refusal('k')).toBe("createIdentityResolver: options must be an object, received `'k'`.");
+  });
+});
+
+describe('the edges of what is allowed are taken', () => {
+  it.each([
+    [{ lookupTimeoutMs: 1 }],
+    [{ maxConcurrency: 1 }],
+    [{ maxQueue: 0 }],
+    [{ retries: 0 }],
+    [{ failureMemoryMs: 0 }],
+    [{ circuitBreaker: { failureThreshold: 1, cooldownMs: 1 } }],
+    [{ metrics: { refreshMs: 1 } }],
+    [{ syncProfile: false }],
+    [{ budget: false }],
+    [{ budget: { calls: 1, windowMs: 1 } }],
+    // Fresh for longer than the default usable period: the usable period follows.
+    [{ cache: { freshMs: 8 * 24 * 3_600_000 } }],
+    // Usable exactly as long as fresh: never served stale.
+    [{ cache: { freshMs: 1_000, staleMs: 1_000 } }],
+    [{ cache: { max: 1, maxBytes: 1, maxEntryBytes: 1 } }],
+    // null, like undefined, is the default cache.
+    [{ cache: null }],
+  ])('%j', (options) => {
+    expect(refusal({ apiKey: 'k', ...options })).toBeUndefined();
+    expect(warnings).toEqual([]);
+  });
+
+  it('a plain LRUCache of the app (bounded by count, not bytes) is taken as it is', () => {
+    expect(refusal({ apiKey: 'k', cache: new LRUCache<string, OrqIdentity>({ max: 10 }) })).toBeUndefined();
+  });
+});
+
+describe('the client', () => {
+  it.each([
+    ['an object', {}],
+    ['`null`', null],
+    ["`'sk-live'`", 'sk-live'],
+  ])('something that is not an Orq client (%s) is refused', (received, client) => {
+    expect(refusal({ client })).toBe(refused('client', received, 'pass an instance of `Orq` from @orq-ai/node'));
+  });
+});
+
+describe('the API key', () => {
+  const savedKey = process.env.ORQ_API_KEY;
+  const savedUrl = process.env.ORQ_SERVER_URL;
+  afterEach(() => {
+    if (savedKey === undefined) delete process.env.ORQ_API_KEY;
+    else process.env.ORQ_API_KEY = savedKey;
+    if (savedUrl === undefined) delete process.env.ORQ_SERVER_URL;
+    else process.env.ORQ_SERVER_URL = savedUrl;
+  });
+
+  it('an empty apiKey, or an empty ORQ_API_KEY, is no key', () => {
+    delete process.env.ORQ_API_KEY;
+    const noKey = 'createIdentityResolver: no orq API key. Set ORQ_API_KEY, pass `apiKey`, or pass your own `client: new Orq({ apiKey })`.';
+    expect(refusal({ apiKey: '' })).toBe(noKey);
+    process.env.ORQ_API_KEY = '';
+    expect(refusal({})).toBe(noKey);
+  });
+
+  it('is taken with spaces and Latin-1 letters, which a header carries', () => {
+    expect(refusal({ apiKey: 'sk live ÿ' })).toBeUndefined();
+  });
+
+  it.each([
+    ['DEL', 'sk-\u007f-key', 'a control character (a newline, NUL, tab…) at position 3 of 8'],
+    ['a unit separator', 'sk-key\u001f', 'a control character (a newline, NUL, tab…) at position 6 of 7'],
+    ['U+0100', '\u0100sk-key', 'a character that an HTTP header cannot carry at position 0 of 7'],
+  ])('is refused with %s, saying where', (_what, apiKey, problem) => {
+    expect(refusal({ apiKey })).toBe(
+      `createIdentityResolver: the orq API key from \`apiKey\` contains ${problem}; the key is not shown. ` +
+        'Remove it (a trailing newline from a secrets file or `echo` is the usual cause).',
+    );
+  });
+
+  it('an empty ORQ_SERVER_URL is no URL (the default), while a bad one is refused', () => {
+    process.env.ORQ_SERVER_URL = '';
+    expect(refusal({ apiKey: 'k' })).toBeUndefined();
+    process.env.ORQ_SERVER_URL = 'api.orq.ai';
+    expect(refusal({ apiKey: 'k' })).toBe(refused('serverURL', "`'api.orq.ai'`", 'pass an absolute URL such as `https://api.orq.ai`'));
+  });
+});
+
+describe('an unknown option name points at the nearest known one, when one is near enough', () => {
+  it.each([
+    // Long names allow more edits (a third of the length): four here.
+    ['lookupTimeoutMillis', '; did you mean `lookupTimeoutMs`?'],
+    ['maxConcurrencyLimit', '; did you mean `maxConcurrency`?'],
+    ['MAXQUEUE', '; did you mean `maxQueue`?'],
+    // As near to `retries` as to `metrics`: the first listed wins.
+    ['retrics', '; did you mean `retries`?'],
+    // As near to `cache` as to `cache.max`: the top-level name wins a tie.
+    ['caxe', '; did you mean `cache`?'],
+    ['failureThresh', '; did you mean `circuitBreaker.failureThreshold` (`circuitBreaker: { failureThreshold: … }`)?'],
+    // Names every object has are unknown options like any other, not renamed ones.
+    ['toString', ''],
+    ['constructor', ''],
+    ['hasOwnProperty', ''],
+  ])('%s', (name, suggestion) => {
+    expect(refusal({ apiKey: 'k', [name]: 1 })).toBeUndefined();
+    expect(warnings).toEqual([
+      { message: `createIdentityResolver: unknown option \`${name}\` is ignored${suggestion}`, code: 'ORQ_IDENTITY_UNKNOWN_OPTION' },
+    ]);
+  });
+});
+
+describe('unknown keys inside object options', () => {
+  it('are pointed out in shared too', () => {
+    // The misspelt key is reported before shared.redis is checked.
+    expect(refusal({ apiKey: 'k', shared: { redis: 'redis://x', prefx: 'app' } })).toMatch(/invalid option `shared\.redis`/);
+    expect(warnings).toEqual([
+      { message: 'createIdentityResolver: unknown option `shared.prefx` is ignored; did you mean `shared.prefix`?', code: 'ORQ_IDENTITY_UNKNOWN_OPTION' },
+    ]);
+  });
+});
+
+describe('cache.maxBytes bounds the entry size too', () => {
+  it('an identity over maxBytes is neither cached nor attached, even below the default maxEntryBytes', async () => {
+    const { whoami, emulator, errors } = await startApp({ middleware: { cache: { maxBytes: 1_000 } } });
+    emulator.seed({ externalId: 'large', metadata: { blob: 'x'.repeat(2_000) } });
+    const response = await whoami('large').expect(200);
+    expect(response.body.identity).toBeNull();
+    expect(errors[0]?.message).toMatch(/over cache\.maxEntryBytes \(1000\)/);
+  });
+});
+
+describe("the app's own LRUCache without a ttl", () => {
+  it('no ttl: fresh for the default hour, so a second request costs no call', async () => {
+    const cache = new LRUCache<string, OrqIdentity>({ max: 10 });
+    const { whoami, emulator } = await startApp({ middleware: { cache } });
+    emulator.seed({ externalId: 'lasting' });
+    await whoami('lasting').expect(200);
+    await sleep(20);
+    await whoami('lasting').expect(200);
+    await sleep(50);
+    expect(emulator.count('retrieve')).toBe(1);
+  });
+});
