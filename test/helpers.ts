@@ -4,7 +4,7 @@ import express5 from 'express';
 import express4 from 'express4';
 import type { Express, NextFunction, Request, Response } from 'express';
 import request from 'supertest';
-import { afterEach } from 'vitest';
+import { afterEach, beforeEach, vi } from 'vitest';
 import { currentOrqIdentity, orqIdentity, type OrqIdentityError, type OrqIdentityMiddleware, type OrqIdentityOptions } from '../src/index.js';
 import { startOrqEmulator, type OrqEmulator, type OrqEmulatorOptions } from '../src/testing/index.js';
 
@@ -101,4 +101,24 @@ export async function eventually(condition: () => boolean, what: string, timeout
     if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+export interface CapturedWarning {
+  message: string;
+  code: string | undefined;
+}
+
+/** For every test of the calling file, collects process warnings (emptied before each test) instead of printing them. */
+export function captureWarnings(): CapturedWarning[] {
+  const warnings: CapturedWarning[] = [];
+  beforeEach(() => {
+    warnings.length = 0;
+    vi.spyOn(process, 'emitWarning').mockImplementation(((message: string, options?: { code?: string }) => {
+      warnings.push({ message, code: options?.code });
+    }) as typeof process.emitWarning);
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+  return warnings;
 }

@@ -1,9 +1,9 @@
 // Start-up checks of every option: a wrong value is refused at creation with a message that names the option,
 // shows what was received and says what to pass; values at the edge of what is allowed are taken.
 import { LRUCache } from 'lru-cache';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createIdentityResolver, type IdentityResolverOptions, type OrqIdentity } from '../src/index.js';
-import { startApp } from './helpers.js';
+import { captureWarnings, startApp } from './helpers.js';
 
 const sleep = (ms: number): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -26,16 +26,7 @@ function refusal(options: unknown): string | undefined {
 const refused = (option: string, received: string, fix: string): string =>
   `createIdentityResolver: invalid option \`${option}\`, received ${received}; ${fix}.`;
 
-let warnings: Array<{ message: string; code: string | undefined }> = [];
-beforeEach(() => {
-  warnings = [];
-  vi.spyOn(process, 'emitWarning').mockImplementation(((message: string, options?: { code?: string }) => {
-    warnings.push({ message, code: options?.code });
-  }) as typeof process.emitWarning);
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+const warnings = captureWarnings();
 
 describe('each option is named in its refusal, with an example of what to pass', () => {
   it.each([

@@ -3,10 +3,10 @@
 import express5 from 'express';
 import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
 import request from 'supertest';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { defaultGetUser, orqIdentity, type OrqIdentityMiddleware } from '../src/index.js';
 import { anonymousStreakLimit } from '../src/misplaced-middleware.js';
-import { expressVersions, startApp, startEmulator } from './helpers.js';
+import { captureWarnings, expressVersions, startApp, startEmulator } from './helpers.js';
 
 /** A bearer-token auth layer standing in for passport/express-jwt: `Authorization: Bearer <id>` → req.user. */
 const auth: RequestHandler = (req: Request, _res: Response, next: NextFunction) => {
@@ -15,16 +15,7 @@ const auth: RequestHandler = (req: Request, _res: Response, next: NextFunction) 
   next();
 };
 
-let warnings: Array<{ message: string; code: string | undefined }> = [];
-beforeEach(() => {
-  warnings = [];
-  vi.spyOn(process, 'emitWarning').mockImplementation(((message: string, options?: { code?: string }) => {
-    warnings.push({ message, code: options?.code });
-  }) as typeof process.emitWarning);
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+const warnings = captureWarnings();
 
 async function middlewareOnEmulator(): Promise<{ identity: OrqIdentityMiddleware; count: () => number }> {
   const emulator = await startEmulator();

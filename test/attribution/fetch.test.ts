@@ -5,6 +5,16 @@ import { startEmulator } from '../helpers.js';
 
 const chat = JSON.stringify({ model: 'm', messages: [] });
 
+/** A base fetch that answers `{}` and records the identity header each call carried (null when none). */
+function identityHeaderRecorder(): { seen: Array<string | null>; recorder: typeof fetch } {
+  const seen: Array<string | null> = [];
+  const recorder = (async (_input: string | URL | Request, init?: RequestInit) => {
+    seen.push(new Headers(init?.headers).get('x-orq-identity-id'));
+    return new Response('{}');
+  }) as typeof fetch;
+  return { seen, recorder };
+}
+
 describe('orqIdentityFetch', () => {
   it.each([
     ['no headers', undefined],
@@ -50,11 +60,7 @@ describe('orqIdentityFetch', () => {
   });
 
   it('knows api.orq.ai and my.orq.ai, and not look-alikes', async () => {
-    const seen: Array<string | null> = [];
-    const recorder = (async (_input: string | URL | Request, init?: RequestInit) => {
-      seen.push(new Headers(init?.headers).get('x-orq-identity-id'));
-      return new Response('{}');
-    }) as typeof fetch;
+    const { seen, recorder } = identityHeaderRecorder();
     const wrapped = orqIdentityFetch({ fetch: recorder });
     await runWithOrqUser('host-user', async () => {
       for (const url of [
@@ -73,11 +79,7 @@ describe('orqIdentityFetch', () => {
   });
 
   it('takes an https origin of a proxy, path dropped, in addition to orq\'s own', async () => {
-    const seen: Array<string | null> = [];
-    const recorder = (async (_input: string | URL | Request, init?: RequestInit) => {
-      seen.push(new Headers(init?.headers).get('x-orq-identity-id'));
-      return new Response('{}');
-    }) as typeof fetch;
+    const { seen, recorder } = identityHeaderRecorder();
     const wrapped = orqIdentityFetch({ fetch: recorder, origins: ['https://orq-proxy.example.com/some/path'] });
     await runWithOrqUser('proxy-user', async () => {
       for (const url of ['https://orq-proxy.example.com/v2/router/chat/completions', 'https://api.orq.ai/v2/router', 'https://elsewhere.example.com/v2']) await wrapped(url);
@@ -86,11 +88,7 @@ describe('orqIdentityFetch', () => {
   });
 
   it('reads header lists exactly: another name of the same length, inherited keys, an identity among pairs', async () => {
-    const seen: Array<string | null> = [];
-    const recorder = (async (_input: string | URL | Request, init?: RequestInit) => {
-      seen.push(new Headers(init?.headers).get('x-orq-identity-id'));
-      return new Response('{}');
-    }) as typeof fetch;
+    const { seen, recorder } = identityHeaderRecorder();
     const wrapped = orqIdentityFetch({ fetch: recorder });
     const url = 'https://api.orq.ai/v2/router/chat/completions';
     await runWithOrqUser('list-user', async () => {
@@ -105,11 +103,7 @@ describe('orqIdentityFetch', () => {
   });
 
   it('sends printable ASCII ids, spaces and tildes included, and no header for an id with any other character', async () => {
-    const seen: Array<string | null> = [];
-    const recorder = (async (_input: string | URL | Request, init?: RequestInit) => {
-      seen.push(new Headers(init?.headers).get('x-orq-identity-id'));
-      return new Response('{}');
-    }) as typeof fetch;
+    const { seen, recorder } = identityHeaderRecorder();
     const wrapped = orqIdentityFetch({ fetch: recorder });
     // (Control characters never get this far: runWithOrqUser and the middleware refuse such ids.)
     for (const id of ['a b~', 'user-\u00fc', '\u4e16-user']) await runWithOrqUser(id, () => wrapped('https://api.orq.ai/v2/router'));
