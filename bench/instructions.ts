@@ -123,7 +123,7 @@ async function measure(
   }
 }
 
-/** `BENCH_INSTRUCTIONS_VARIANTS=b,d`: only these variants (for reading dumps; the summary needs a, b, c, d). */
+/** `BENCH_INSTRUCTIONS_VARIANTS=b,d`: only these variants (for reading dumps; the summary needs all five). */
 const only = process.env.BENCH_INSTRUCTIONS_VARIANTS?.split(',');
 
 export async function runInstructions(): Promise<ScenarioResult> {
