@@ -10,7 +10,7 @@ export default mergeConfig(
   base,
   defineConfig({
     test: {
-      exclude: [...configDefaults.exclude, 'test/call-accounting.test.ts'],
+      exclude: [...configDefaults.exclude, 'test/overload.test.ts'],
       retry: 2,
     },
   }),
