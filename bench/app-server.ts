@@ -17,10 +17,10 @@ if (spec.loadSdk === true) {
 }
 
 if (spec.outboundFetch !== undefined) {
-  const { url, apiKey, users } = spec.outboundFetch;
+  const { url, apiKey, prefix, users } = spec.outboundFetch;
   // What orqIdentity's cold path sends for a new user: a retrieve answered 404, then a create; eight users at a time.
   const headers = { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' };
-  const ids = userIds('outbound', users);
+  const ids = userIds(prefix, users);
   for (let start = 0; start < ids.length; start += 8) {
     await Promise.all(
       ids.slice(start, start + 8).map(async (id) => {

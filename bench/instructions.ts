@@ -18,7 +18,10 @@ const userCount = 1_000;
 // 30 000: after 6 000 the JIT was still compiling in the app that had warmed its cache through orq (TurboFan's threads
 // were 64 000 of the 69 000 instructions per request between it and the floor); by 30 000 neither app compiles.
 const warmupRequests = Number(process.env.BENCH_INSTRUCTIONS_WARMUP ?? 30_000);
-const measuredRequests = Number(process.env.BENCH_INSTRUCTIONS_MEASURED ?? 3_000);
+// 12 000 counted: the app scavenges about once per 3 000 requests, and one scavenge frees a whole batch of per-request
+// native objects (etag's crypto hashes, sockets' handles); with 3 000 counted, whether and where that one scavenge
+// fell in the window moved a variant by ~900 instructions per request.
+const measuredRequests = Number(process.env.BENCH_INSTRUCTIONS_MEASURED ?? 12_000);
 /** Fresh app processes per variant; `BENCH_INSTRUCTIONS_ROUNDS` to change. */
 const rounds = Number(process.env.BENCH_INSTRUCTIONS_ROUNDS ?? 3);
 /** `BENCH_INSTRUCTIONS_KEEP=<dir>`: keep the callgrind dumps there, to read with callgrind_annotate. */
@@ -41,12 +44,13 @@ const variants: Variant[] = [
     spec: (emulator) => ({ variant: 'orq', orq: { url: emulator.url, apiKey: emulator.apiKey, options: { context: false } } }),
   },
   // The floor in an app that has made outbound fetch calls, as (c) has through orq: separates what any outbound
-  // HTTP costs the process's shared Node code (streams, http) from what the middleware costs.
+  // HTTP costs the process's shared Node code (streams, http) from what the middleware costs. The same users as
+  // (c)'s warm-up, against a fresh emulator as (c)'s is: the same requests, answered the same way (404, then 201).
   {
     key: 'e',
     name: '(e) floor, after the same outbound fetch calls as (c)',
     spec: (emulator) => ({
-      variant: 'map', mapUsers: { prefix: 'hot', count: userCount }, outboundFetch: { url: emulator.url, apiKey: emulator.apiKey, users: userCount },
+      variant: 'map', mapUsers: { prefix: 'hot', count: userCount }, outboundFetch: { url: emulator.url, apiKey: emulator.apiKey, prefix: 'hot', users: userCount },
     }),
   },
 ];
@@ -87,11 +91,11 @@ function cycle(users: readonly string[], count: number): string[] {
   return Array.from({ length: count }, (_, index) => users[index % users.length] as string);
 }
 
-async function measure(
-  variant: Variant, r: number, outDir: string, emulator: { url: string; apiKey: string; count(): number }, users: string[],
-): Promise<Omit<Sample, 'roundSec'>> {
+async function measure(variant: Variant, r: number, outDir: string, users: string[]): Promise<Omit<Sample, 'roundSec'>> {
   const started = performance.now();
   let app: AppHandle | undefined;
+  // A fresh emulator per app: every app's warm-up meets the same orq (no user exists yet), whatever ran before it.
+  const emulator = await startOrqEmulator();
   // One keep-alive connection, sequential requests: every request costs the same turn of the app's event loop.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   try {
@@ -103,7 +107,13 @@ async function measure(
     const execArgv = ['--no-memory-reducer', ...(process.env.BENCH_INSTRUCTIONS_NODE_ARGS?.split(' ').filter(Boolean) ?? [])];
     app = await startAppProcess(variant.name, variant.spec(emulator), { wrapper: callgrind(outDir), exitTimeoutMs: 60_000, execArgv });
     const pid = app.child.pid as number;
+    // Every app gets the same first traffic, 1 000 users over 8 keep-alive connections (closed afterwards), which
+    // for (c) and (d) fills the cache through orq. Without it the floor apps had seen a single connection only, and
+    // the socket history alone (8 more connections opened and destroyed) changes what the JIT makes of Node's http
+    // and stream code: in (d), Array.prototype.push was no longer inlined in parserOnIncoming, and Readable's
+    // removeListener, IncomingMessage's _destroy and timers' unenroll ran per request, none of it the middleware's.
     if (variant.key === 'c' || variant.key === 'd') await warmUsers(app.url, users);
+    else await whoamiEach(app.url, users, 8);
     await whoamiEach(app.url, cycle(users, warmupRequests), 1, agent);
     const calls = emulator.count();
     await control(pid, '--instr=on');
@@ -119,6 +129,7 @@ async function measure(
   } finally {
     agent.destroy();
     await app?.close();
+    await emulator.close();
     log(`  instructions ${variant.name} round ${r + 1}/${rounds}: ${Math.round((performance.now() - started) / 1000)} s`);
   }
 }
@@ -128,7 +139,6 @@ const only = process.env.BENCH_INSTRUCTIONS_VARIANTS?.split(',');
 
 export async function runInstructions(): Promise<ScenarioResult> {
   const outDir = keepDir ?? (await mkdtemp(path.join(os.tmpdir(), 'bench-callgrind-')));
-  const emulator = await startOrqEmulator();
   const users = userIds('hot', userCount);
   const samples = new Map<Variant['key'], Sample[]>(variants.map((variant) => [variant.key, []]));
   try {
@@ -138,12 +148,11 @@ export async function runInstructions(): Promise<ScenarioResult> {
     for (let r = 0; r < rounds; r++) {
       for (const variant of variants.filter((v) => only === undefined || only.includes(v.key))) {
         const roundStarted = performance.now();
-        const sample = await measure(variant, r, outDir, emulator, users);
+        const sample = await measure(variant, r, outDir, users);
         samples.get(variant.key)?.push({ ...sample, roundSec: round((performance.now() - roundStarted) / 1000, 1) });
       }
     }
   } finally {
-    await emulator.close();
     if (keepDir === undefined) await rm(outDir, { recursive: true, force: true });
   }
 

@@ -116,7 +116,7 @@ export interface AppSpec {
    * (a retrieve, a create), with `fetch`: a floor app with the same outbound HTTP history, so what using fetch at
    * all costs the process's shared Node code (its inline caches) is not counted as the middleware's.
    */
-  outboundFetch?: { url: string; apiKey: string; users: number };
+  outboundFetch?: { url: string; apiKey: string; prefix: string; users: number };
 }
 
 export interface AppStats {
