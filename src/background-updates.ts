@@ -135,8 +135,8 @@ export class BackgroundUpdates<TContext> {
   /** Puts a refreshed answer in the cache, usable for `staleMs` from when orq gave it. */
   private keep(externalId: string, fresh: OrqIdentity, fetchedAt: number): OrqIdentity | undefined {
     if (fresh.externalId !== externalId) return undefined;
+    // Never 0 or less: an answer from the store is taken only while younger than the refresh interval (≤ staleMs).
     const usableMs = this.deps.staleMs - (Date.now() - fetchedAt);
-    if (usableMs <= 0) return undefined;
     this.deps.cache.set(externalId, fresh, { ttl: usableMs });
     this.noteFetched(fresh, fetchedAt);
     return fresh;

@@ -9,33 +9,37 @@ import { createHash } from 'node:crypto';
  * options say, and points at the fix that also saves the memory: create once, reuse.
  */
 
+/** What identifies "the same orq": a symbol per client object, or a string for a key and server. */
+export type OrqTarget = string | symbol;
+
 interface Registry {
-  open: Map<string, number>;
-  warned: Set<string>;
-  clientIds: WeakMap<object, number>;
-  nextClientId: number;
+  open: Map<OrqTarget, number>;
+  warned: Set<OrqTarget>;
+  clientTargets: WeakMap<object, symbol>;
 }
 
 // One registry per process, not per copy of this module (ESM and CJS builds both loaded), as for the context.
-const registryKey = Symbol.for('express-orq-identity.instances');
+// Versioned: a copy of an older release in the same process keeps its own registry, of another shape.
+const registryKey = Symbol.for('express-orq-identity.instances/2');
 const holder = globalThis as { [registryKey]?: Registry };
-const registry: Registry = (holder[registryKey] ??= { open: new Map(), warned: new Set(), clientIds: new WeakMap(), nextClientId: 1 });
+const registry: Registry = (holder[registryKey] ??= { open: new Map(), warned: new Set(), clientTargets: new WeakMap() });
 
 /** What identifies "the same orq" for two instances: the very client object, or the key and server (the key hashed). */
-export function orqTarget(client: object | undefined, apiKey: string | undefined, serverURL: string | undefined): string {
+export function orqTarget(client: object | undefined, apiKey: string | undefined, serverURL: string | undefined): OrqTarget {
   if (client !== undefined) {
-    let id = registry.clientIds.get(client);
-    if (id === undefined) {
-      id = registry.nextClientId++;
-      registry.clientIds.set(client, id);
+    let target = registry.clientTargets.get(client);
+    if (target === undefined) {
+      target = Symbol();
+      registry.clientTargets.set(client, target);
     }
-    return `client#${id}`;
+    return target;
   }
-  return `key:${createHash('sha256').update(apiKey ?? '').digest('hex').slice(0, 16)}@${serverURL ?? 'default'}`;
+  // Hashed: the registry is reachable from the whole process, and the key must not be.
+  return `key:${createHash('sha256').update(String(apiKey)).digest('hex')}@${String(serverURL)}`;
 }
 
 /** Counts an instance as open; warns once per configuration when another one is already open. Returns its release. */
-export function openInstance(target: string, caller: string): () => void {
+export function openInstance(target: OrqTarget, caller: string): () => void {
   const open = registry.open.get(target) ?? 0;
   registry.open.set(target, open + 1);
   if (open > 0 && !registry.warned.has(target)) {

@@ -1,7 +1,7 @@
 // The public options, their defaults, and their checks: everything after this file works from a filled-in Config.
 import { LRUCache } from 'lru-cache';
 import type { OrqIdentityError } from './errors/orq-identity-error.js';
-import { orqTarget } from './instances.js';
+import { orqTarget, type OrqTarget } from './instances.js';
 import { createIdentityApi, readApiKey, type IdentityApi } from './orq-client.js';
 import { createFetchIdentityApi } from './transport/fetch-api.js';
 import type { OrqClient } from './transport/orq-sdk-client.js';
@@ -75,7 +75,7 @@ export interface ResolverConfig<TContext> {
   /** The identity endpoints: the app's own SDK client, or our fetch transport. */
   api: IdentityApi;
   /** Which orq this talks to (the client object, or the key hashed and the server), to notice duplicate instances. */
-  orqTarget: string;
+  orqTarget: OrqTarget;
   /** The factory's name, for messages. */
   caller: string;
   cache: LRUCache<string, OrqIdentity>;

@@ -56,6 +56,27 @@ describe('background refresh of a stale identity', () => {
     expect(errors).toHaveLength(reported);
   });
 
+  it('a stale identity requested while the circuit was open is refreshed as soon as it closes, not an interval later', async () => {
+    const { whoami, emulator, middleware } = await startApp({
+      middleware: { retries: 0, cache: { freshMs: 1_000 }, circuitBreaker: { failureThreshold: 1, cooldownMs: 400 } },
+    });
+    emulator.seed({ externalId: 'open-then-closed' });
+    await whoami('open-then-closed').expect(200);
+    // Stale by answered + 1 000 ms at the latest; the circuit opened 100 ms before that, for 400 ms.
+    const answered = Date.now();
+    await sleep(Math.max(0, answered + 900 - Date.now()));
+    emulator.inject({ kind: 'status', status: 503, times: 1 });
+    await expect(middleware.resolver.resolve('tripper')).rejects.toMatchObject({ name: 'OrqUnavailableError' });
+    await sleep(Math.max(0, answered + 1_020 - Date.now()));
+    // Stale, circuit open: no refresh, and none put off by a refused one (which would wait the refresh interval, 1 s).
+    expect(middleware.resolver.circuit).toBe('open');
+    await whoami('open-then-closed').expect(200);
+    await eventually(() => middleware.resolver.circuit !== 'open', 'the circuit to let a probe out', 2_000);
+    const retrieves = emulator.count('retrieve');
+    await whoami('open-then-closed').expect(200);
+    await eventually(() => emulator.count('retrieve') === retrieves + 1, 'the refresh, at once', 300);
+  });
+
   it('that failed is tried again after the refresh interval when that is shorter than a minute', async () => {
     const { whoami, emulator, errors } = await startApp({ middleware: { retries: 0, cache: { freshMs: 60 } } });
     emulator.seed({ externalId: 'retry-refresh' });
@@ -99,6 +120,14 @@ describe('profile sync', () => {
     await request(app).get('/whoami').set('x-user', 'metered').expect(200);
     await eventually(() => middleware.resolver.cached('metered')?.displayName === 'New name', 'the PATCH');
     expect(middleware.resolver.cached('metered')?.metrics).toMatchObject({ totalCost: 2.5, totalRequests: 10 });
+  });
+
+  it('adds no metrics key to a PATCHed identity that had none', async () => {
+    const { app, emulator, middleware } = await startApp({ middleware: { getUser: (req) => profiles[req.header('x-user') ?? ''] } });
+    emulator.seed({ externalId: 'metered', displayName: 'Old name' });
+    await request(app).get('/whoami').set('x-user', 'metered').expect(200);
+    await eventually(() => middleware.resolver.cached('metered')?.displayName === 'New name', 'the PATCH');
+    expect(Object.keys(middleware.resolver.cached('metered') ?? {})).not.toContain('metrics');
   });
 
   it('keeps the refresh time of the identity it replaces', async () => {
@@ -174,6 +203,34 @@ describeRedis('background work on a shared store', () => {
     expect((await cold.whoami('fleet-ada').expect(200)).body.identity?.displayName).toBe('New name');
     await sleep(30);
     expect(emulator.calls.map((call) => call.operation)).toEqual(['retrieve', 'update']);
+  });
+
+  it('an answer another instance refreshed earlier is usable here only for what is left of its lifetime', async () => {
+    const emulator = await startEmulator();
+    const redis = await startRedis();
+    const ttl = 10_000;
+    const cache = new LRUCache<string, OrqIdentity>({ max: 10, ttl });
+    // Refreshed every 500 ms (metrics), usable for 10 s (the app's own cache's ttl).
+    const other = await instance(emulator, redis, { metrics: { refreshMs: 500 } });
+    closing.push(other.middleware);
+    const here = await instance(emulator, redis, { cache, metrics: { refreshMs: 500 } });
+    closing.push(here.middleware);
+    emulator.seed({ externalId: 'fleet-lee' });
+    await other.whoami('fleet-lee').expect(200);
+    await here.whoami('fleet-lee').expect(200);
+    expect(emulator.count('retrieve')).toBe(1);
+    await sleep(520);
+    // The other instance refreshes first; this one, 50 ms later, takes that answer from the store, without a call.
+    await other.whoami('fleet-lee').expect(200);
+    await eventually(() => emulator.count('retrieve') === 2 && other.middleware.stats().backgroundTasks === 0, 'the other instance\'s refresh');
+    const refreshed = Date.now();
+    await sleep(50);
+    await here.whoami('fleet-lee').expect(200);
+    await eventually(() => here.middleware.stats().backgroundTasks === 0, 'this instance\'s refresh');
+    expect(emulator.count('retrieve')).toBe(2);
+    // Usable for ttl from when orq answered the other instance (over 50 ms ago), not from now.
+    expect(Date.now() - refreshed).toBeGreaterThanOrEqual(50);
+    expect(cache.getRemainingTTL('fleet-lee')).toBeLessThanOrEqual(ttl - 40);
   });
 
   it('a refresh writes its answer to the store, and one that finds the user gone in orq removes it there too', async () => {

@@ -131,6 +131,26 @@ describe('several instances', () => {
     await Promise.all(instances.map((instance) => instance.close()));
   });
 
+  // The registry is process-wide (shared by the ESM and CJS copies of the package): what closed instances leave
+  // there stays for the life of the process.
+  it('a closed instance leaves nothing in the process-wide registry; an open one is counted once', async () => {
+    const registry = (globalThis as Record<symbol, { open: Map<unknown, number> } | undefined>)[Symbol.for('express-orq-identity.instances/2')];
+    const before = new Set(registry?.open.keys());
+    const added = (): Array<[unknown, number]> => [...(registry?.open ?? [])].filter(([target]) => !before.has(target));
+    const emulator = await startEmulator();
+    const client = orqClientFor(emulator);
+    const byKey = [orqIdentity({ apiKey: emulator.apiKey, serverURL: emulator.url }), orqIdentity({ apiKey: emulator.apiKey, serverURL: emulator.url })];
+    const byClient = [orqIdentity({ client }), createIdentityResolver({ client }), orqIdentity({ client })];
+    expect(added().map(([, count]) => count).sort()).toEqual([2, 3]);
+    expect(added().some(([target]) => typeof target === 'string' && target.includes(emulator.apiKey))).toBe(false);
+    await byKey[0]?.close();
+    await byClient[0]?.close();
+    expect(added().map(([, count]) => count).sort()).toEqual([1, 2]);
+    await byKey[1]?.close();
+    await Promise.all(byClient.map((instance) => instance.close()));
+    expect(added()).toEqual([]);
+  });
+
   it('counts a resolver beside the middleware, and one client object handed to two instances', async () => {
     const emulator = await startEmulator();
     const client = orqClientFor(emulator);

@@ -76,28 +76,30 @@ export class StatsCounters {
     operations.map((operation) => [operation, Object.fromEntries(callOutcomes.map((outcome) => [outcome, 0]))]),
   ) as Record<OrqOperation, Record<OrqCallOutcome, number>>;
 
-  /** Counts a call that was sent to orq, and publishes it when someone listens. */
+  /**
+   * Counts a call that was sent to orq, and publishes it. Not guarded by `hasSubscribers`: this follows an HTTP call,
+   * beside which building the event costs nothing, and publishing to a channel nobody listens to does nothing.
+   */
   call(operation: OrqOperation, startedAt: number, attempt: number, result: unknown, error?: unknown): void {
+    // Only a retrieve answers undefined (no such user): a create or update that succeeds returns the identity.
     const outcome: OrqCallOutcome =
-      error === undefined ? (operation === 'retrieve' && result === undefined ? 'not-found' : 'ok')
+      error === undefined ? (result === undefined ? 'not-found' : 'ok')
       : error instanceof OrqApiError ? error.kind
       : 'unexpected';
     this.calls[operation][outcome] += 1;
-    if (callChannel.hasSubscribers) {
-      callChannel.publish({
-        operation,
-        outcome,
-        statusCode: error instanceof OrqApiError ? error.statusCode : outcome === 'not-found' ? 404 : undefined,
-        attempt,
-        durationMs: performance.now() - startedAt,
-      });
-    }
+    callChannel.publish({
+      operation,
+      outcome,
+      statusCode: error instanceof OrqApiError ? error.statusCode : outcome === 'not-found' ? 404 : undefined,
+      attempt,
+      durationMs: performance.now() - startedAt,
+    });
   }
 
-  /** Counts a lookup that ended, and publishes it when someone listens. */
+  /** Counts a lookup that ended, and publishes it (unguarded, as for calls: a lookup is never on the hot path). */
   lookup(outcome: OrqLookupOutcome, startedAt: number, coalesced: number): void {
     this.lookupOutcomes[outcome] += 1;
-    if (lookupChannel.hasSubscribers) lookupChannel.publish({ outcome, durationMs: performance.now() - startedAt, coalesced });
+    lookupChannel.publish({ outcome, durationMs: performance.now() - startedAt, coalesced });
   }
 
   snapshot(live: LiveFigures): OrqIdentityStats {
