@@ -69,13 +69,16 @@ describe('orqIdentityFetch', () => {
         'https://api.orq.ai',
         'https://api.orq.ai?from=query',
         'https://api.orq.ai#fragment',
+        'https://api.orq.ai:443/v2/router/chat/completions',
+        'https://api.orq.ai:8443/v2/router',
+        'https://api.orq.ai:443.evil.test/v2/router',
         'https://api.orq.ai.evil.test/v2/router',
         'https://api.orq.ai@evil.test/v2/router',
         'http://api.orq.ai/v2/router',
         'https://api.openai.com/v1/chat/completions',
       ]) await wrapped(url);
     });
-    expect(seen).toEqual(['host-user', 'host-user', 'host-user', 'host-user', 'host-user', null, null, null, null]);
+    expect(seen).toEqual(['host-user', 'host-user', 'host-user', 'host-user', 'host-user', 'host-user', null, null, null, null, null, null]);
   });
 
   it('takes an https origin of a proxy, path dropped, in addition to orq\'s own', async () => {
@@ -85,6 +88,15 @@ describe('orqIdentityFetch', () => {
       for (const url of ['https://orq-proxy.example.com/v2/router/chat/completions', 'https://api.orq.ai/v2/router', 'https://elsewhere.example.com/v2']) await wrapped(url);
     });
     expect(seen).toEqual(['proxy-user', 'proxy-user', null]);
+  });
+
+  it('takes a proxy on another port of orq\'s own host, though orq\'s origin is checked first', async () => {
+    const { seen, recorder } = identityHeaderRecorder();
+    const wrapped = orqIdentityFetch({ fetch: recorder, origins: ['https://api.orq.ai:8443'] });
+    await runWithOrqUser('port-user', async () => {
+      for (const url of ['https://api.orq.ai:8443/v2/router', 'https://api.orq.ai:9443/v2/router']) await wrapped(url);
+    });
+    expect(seen).toEqual(['port-user', null]);
   });
 
   it('reads header lists exactly: another name of the same length, inherited keys, an identity among pairs', async () => {
