@@ -393,8 +393,10 @@ function closest(
   let best: { name: string; distance: number } | undefined;
   let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
   for (const candidate of names) {
-    const distance = editDistance(name.toLowerCase(), comparedPart(candidate).toLowerCase());
-    if (distance < bestDistance) {
+    const part = comparedPart(candidate);
+    const distance = editDistance(name.toLowerCase(), part.toLowerCase());
+    // Fewer edits than half the longer name: `a` is two edits from `max`, which makes it no typo of it.
+    if (distance < bestDistance && distance * 2 < Math.max(name.length, part.length)) {
       best = { name: candidate, distance };
       bestDistance = distance;
     }

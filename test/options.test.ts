@@ -162,6 +162,10 @@ describe('an unknown option name points at the nearest known one, when one is ne
     // As near to `cache` as to `cache.max`: the top-level name wins a tie.
     ['caxe', '; did you mean `cache`?'],
     ['failureThresh', '; did you mean `circuitBreaker.failureThreshold` (`circuitBreaker: { failureThreshold: … }`)?'],
+    // Short names are within two edits of many: a suggestion needs fewer edits than half the longer name.
+    ['a', ''],
+    ['ab', ''],
+    ['retires', '; did you mean `retries`?'],
     // Names every object has are unknown options like any other, not renamed ones.
     ['toString', ''],
     ['constructor', ''],
