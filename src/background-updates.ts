@@ -97,9 +97,10 @@ export class BackgroundUpdates<TContext> {
     const externalId = identity.externalId;
     if (store !== undefined) {
       const shared = await store.readIdentity(externalId);
-      if (shared !== unavailable && shared !== undefined && shared.fetchedAt + this.intervalMs > Date.now()) {
+      const now = Date.now();
+      if (shared !== unavailable && shared !== undefined && shared.fetchedAt + this.intervalMs > now) {
         // Another instance refreshed it already: its answer costs no call.
-        this.keep(externalId, shared.identity, shared.fetchedAt);
+        this.keep(externalId, shared.identity, shared.fetchedAt, now);
         return;
       }
       const lease = await store.acquireLease(externalId, 'refresh', lookupTimeoutMs);
@@ -128,15 +129,19 @@ export class BackgroundUpdates<TContext> {
       return;
     }
     const fetchedAt = Date.now();
-    const kept = this.keep(externalId, fresh, fetchedAt);
+    const kept = this.keep(externalId, fresh, fetchedAt, fetchedAt);
     if (kept !== undefined) await this.deps.store?.writeIdentity({ identity: kept, fetchedAt }, this.deps.staleMs);
   }
 
-  /** Puts a refreshed answer in the cache, usable for `staleMs` from when orq gave it. */
-  private keep(externalId: string, fresh: OrqIdentity, fetchedAt: number): OrqIdentity | undefined {
+  /**
+   * Puts a refreshed answer in the cache, usable for `staleMs` from when orq gave it.
+   * @param now the time its age was judged by: an answer is taken only while younger than the refresh interval
+   *   (at most `staleMs`), so with the same clock reading the ttl is at least 1 ms. (A second reading could make
+   *   it 0, which lru-cache takes as "never expires".)
+   */
+  private keep(externalId: string, fresh: OrqIdentity, fetchedAt: number, now: number): OrqIdentity | undefined {
     if (fresh.externalId !== externalId) return undefined;
-    // Never 0 or less: an answer from the store is taken only while younger than the refresh interval (≤ staleMs).
-    const usableMs = this.deps.staleMs - (Date.now() - fetchedAt);
+    const usableMs = this.deps.staleMs - (now - fetchedAt);
     this.deps.cache.set(externalId, fresh, { ttl: usableMs });
     this.noteFetched(fresh, fetchedAt);
     return fresh;

@@ -110,6 +110,18 @@ describe('the cache in bytes (issue 8 point 7)', () => {
   });
 });
 
+describe('ids with "/" through a proxy that decodes %2F (issue 11 point 5)', () => {
+  // The emulator decoding the path as such a proxy would, end to end (resolver.test.ts fakes the 409 instead).
+  it('reports clearly that the lookup looks mangled on the way', async () => {
+    const { whoami, emulator, errors } = await startApp({ emulator: { decodeEncodedSlashes: true }, middleware: { getUser: () => 'tenant/7' } });
+    emulator.seed({ externalId: 'tenant/7' });
+    const response = await whoami('x').expect(200);
+    expect(response.body.identity).toBeNull();
+    expect(emulator.calls.map((call) => `${call.operation} ${String(call.status)}`)).toEqual(['unknown 404', 'create 409', 'unknown 404']);
+    expect(errors[0]?.message).toMatch(/probably decodes the percent-encoded path \(%2F → \/\)/);
+  });
+});
+
 describe('start-up checks of the bounds', () => {
   it.each([
     [{ maxQueue: -1 }, /invalid option `maxQueue`, received `-1`; pass a whole number of at least 0, e\.g\. `maxQueue: 1000`/],
