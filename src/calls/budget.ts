@@ -15,7 +15,7 @@ export type CallPriority = 'finish' | 'lookup' | 'sync' | 'background';
  * a burst spends the budget on retrieves and registers no one), and refreshes leave half for new users.
  */
 export const budgetShares: Readonly<Record<CallPriority, number>> = { finish: 1, lookup: 0.8, sync: 0.75, background: 0.5 };
-const rank: Readonly<Record<CallPriority, number>> = { finish: 0, lookup: 1, sync: 2, background: 3 };
+const rank: Readonly<Record<CallPriority, 0 | 1 | 2 | 3>> = { finish: 0, lookup: 1, sync: 2, background: 3 };
 
 export interface CallBudgetOptions {
   calls: number;
@@ -40,7 +40,7 @@ export class CallBudget {
   private readonly fleetGrants: string[] = [];
   private pausedUntil = 0;
   /** Calls waiting for room right now, by priority rank. */
-  private readonly waiting: number[] = [0, 0, 0, 0];
+  private readonly waiting: [number, number, number, number] = [0, 0, 0, 0];
   /** Instances the fleet last reported; a Redis outage leaves each its share of the budget. */
   private instancesSeen = 1;
   private readonly countedWindowMs: number;
@@ -81,12 +81,12 @@ export class CallBudget {
       if (denial === undefined) return undefined;
       // A pause is not waited out: like an open circuit, it lets requests go on without identities at once.
       if (denial.reason === 'paused' || this.now() + denial.waitMs > deadline) return denial;
-      this.waiting[rank[priority]] = (this.waiting[rank[priority]] ?? 0) + 1;
+      this.waiting[rank[priority]] += 1;
       try {
         // Jitter, so the waiters woken by the same expiring call do not all ask at the same instant.
         await sleep(denial.waitMs + Math.random() * Math.min(50, denial.waitMs));
       } finally {
-        this.waiting[rank[priority]] = (this.waiting[rank[priority]] ?? 1) - 1;
+        this.waiting[rank[priority]] -= 1;
       }
     }
   }
@@ -103,7 +103,7 @@ export class CallBudget {
   }
 
   private waitingAbove(priority: CallPriority): boolean {
-    for (let index = 0; index < rank[priority]; index++) if ((this.waiting[index] ?? 0) > 0) return true;
+    for (let index = 0; index < rank[priority]; index++) if ((this.waiting[index] as number) > 0) return true;
     return false;
   }
 
@@ -156,15 +156,17 @@ export class CallBudget {
   }
 
   private learnFleetPause(waitMs: number): void {
-    const until = this.now() + waitMs;
-    // Reported once per pause: every later ask during the same pause lands inside it.
-    if (this.pausedUntil < this.now()) this.options.onPause?.(waitMs, 'fleet');
-    this.pausedUntil = Math.max(this.pausedUntil, until);
+    const now = this.now();
+    // Reported once per pause: a later ask lands inside it, and so does one that was already on its way to the store.
+    // A pause that starts the very millisecond ours ends is a new one.
+    if (this.pausedUntil <= now) this.options.onPause?.(waitMs, 'fleet');
+    this.pausedUntil = Math.max(this.pausedUntil, now + waitMs);
   }
 
   /** With the shared store up this process may use the whole budget; without it, its share of the fleet last seen. */
   private localShare(): number {
-    return this.options.store === undefined ? 1 : 1 / this.instancesSeen;
+    // Only the store's answers change `instancesSeen`: without a store this is 1.
+    return 1 / this.instancesSeen;
   }
 
   private allowed(priority: CallPriority, share: number): number {
@@ -179,7 +181,7 @@ export class CallBudget {
 
   private prune(now: number): void {
     const oldest = now - this.countedWindowMs;
-    while (this.grants.length > 0 && (this.grants[0] as number) <= oldest) this.grants.shift();
+    while ((this.grants[0] ?? Infinity) <= oldest) this.grants.shift();
   }
 }
 

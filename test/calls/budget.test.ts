@@ -19,6 +19,15 @@ async function grantTimes(budgets: readonly CallBudget[], count: number, priorit
   return { granted, denied };
 }
 
+function realDelay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The promise's value if it settles within `ms` of real time, else 'pending'. */
+function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | 'pending'> {
+  return Promise.race([promise, realDelay(ms).then(() => 'pending' as const)]);
+}
+
 describe('call budget in one process', () => {
   it('never grants more than `calls` in any rolling window, and grants the rest as the window moves', async () => {
     const budget = new CallBudget({ calls: 5, windowMs: 300 });
@@ -147,6 +156,28 @@ describe('call budget: who waits for room', () => {
     expect(denial?.waitMs).toBeGreaterThan(50);
   });
 
+  it('on its own clock: a call behind a higher-priority waiter looks again while its deadline allows one more look, gives up when it does not, and is served after that waiter', async () => {
+    let time = 1_000_000;
+    const budget = new CallBudget({ calls: 1, windowMs: 100, now: () => time });
+    const start = time;
+    expect(await budget.acquire('finish', start)).toBeUndefined();
+    // Room comes back 150 ms after the grant (100 ms + 50 counted over): a deadline just then is reachable.
+    const finish = budget.acquire('finish', start + 150);
+    await realDelay(5);
+    expect(await settledWithin(budget.acquire('background', start + 49), 100)).toEqual({ reason: 'exhausted', waitMs: 50 });
+    const patient = budget.acquire('background', start + 50);
+    const far = budget.acquire('sync', start + 10_000);
+    // The clock stands still: no room, so the waiters wait.
+    expect(await settledWithin(patient, 100)).toBe('pending');
+    time += 150;
+    expect(await settledWithin(finish, 1_000)).toBeUndefined();
+    // The finish took the room; the patient call's deadline has passed, the far one's has not.
+    expect(await settledWithin(patient, 1_000)).toMatchObject({ reason: 'exhausted' });
+    expect(await settledWithin(far, 300)).toBe('pending');
+    time += 150;
+    expect(await settledWithin(far, 1_000)).toBeUndefined();
+  });
+
   it('when room comes back, the waiting call of higher priority gets it first', async () => {
     const budget = new CallBudget({ calls: 1, windowMs: 100 });
     expect(await budget.acquire('finish', Date.now() + 1_000)).toBeUndefined();
@@ -198,13 +229,35 @@ describeRedis('call budget across a fleet on Redis', () => {
     const [first, second, third] = budgets as [CallBudget, CallBudget, CallBudget];
     first.pause(400);
     await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(await second.acquire('lookup', Date.now() + 50)).toMatchObject({ reason: 'paused' });
+    // Two asks on their way to the store at once: both paused, the pause told once.
+    const asks = await Promise.all([second.acquire('lookup', Date.now() + 50), second.acquire('lookup', Date.now() + 50)]);
+    expect(asks).toMatchObject([{ reason: 'paused' }, { reason: 'paused' }]);
     expect(await second.acquire('lookup', Date.now() + 50)).toMatchObject({ reason: 'paused' });
     expect(second.pausedForMs).toBeGreaterThan(200);
     expect(await third.acquire('lookup', Date.now() + 2_000)).toMatchObject({ reason: 'paused' });
     await new Promise((resolve) => setTimeout(resolve, 420));
     expect(await third.acquire('lookup', Date.now() + 50)).toBeUndefined();
     expect(pauses.sort()).toEqual(['0 local', '1 fleet', '2 fleet']);
+  });
+
+  it('a fleet pause that starts the millisecond this instance\'s own pause ends is told as a new pause', async () => {
+    const redis = await startRedis();
+    const { budgets } = await fleet(1, redis, 100, 1_000);
+    const [other] = budgets as [CallBudget];
+    const pauses: string[] = [];
+    let time = 1_000_000;
+    const client = await connectClient('node-redis', redis);
+    const send = commandFunction(client) as SendCommand;
+    const store = new RedisStore({ send, prefix: 'test:', scope: 'ws', commandTimeoutMs: 200, report: () => undefined });
+    guardErrorEvents(client, (error) => store.connectionError(error));
+    const budget = new CallBudget({ calls: 100, windowMs: 1_000, store, now: () => time, onPause: (ms, source) => pauses.push(source) });
+    budget.pause(100);
+    time += 100;
+    expect(budget.pausedForMs).toBe(0);
+    other.pause(2_000);
+    await realDelay(20);
+    expect(await budget.acquire('lookup', time + 50)).toMatchObject({ reason: 'paused' });
+    expect(pauses).toEqual(['local', 'fleet']);
   });
 
   it('with Redis gone each instance keeps to its share of the fleet it last saw', async () => {
