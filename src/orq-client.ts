@@ -100,15 +100,14 @@ function identityFrom(answer: unknown, operation: OrqOperation, externalId: stri
 
 /**
  * The SDK validates answers against its own schema (wrapped in `{ identity }`, no nulls). orq's published
- * documents show the identity bare, with nulls: the SDK rejects that as ResponseValidationError but keeps
- * the parsed body in `rawValue`, which we accept. A 2xx without a JSON content type matches none of the SDK's
- * answers (APIError "Unexpected Status or Content-Type", body as text): its body is read here. Errors are read
- * by their fields, never `instanceof`, so a second copy of the SDK in the app does not break us.
+ * documents show the identity bare, with nulls: the SDK rejects that as ResponseValidationError, which keeps
+ * the body as text like all its HTTP errors. A 2xx without a JSON content type matches none of the SDK's
+ * answers (APIError "Unexpected Status or Content-Type", body as text). Either way the body is read here.
+ * Errors are read by their fields, never `instanceof`, so a second copy of the SDK in the app does not break us.
  */
 function readRejected(error: unknown, operation: OrqOperation, externalId: string, redact: Redact): OrqIdentity {
   const status = readStatus(error);
   if (status !== undefined && status >= 200 && status < 300) {
-    if (readName(error) === 'ResponseValidationError') return identityFrom((error as { rawValue?: unknown }).rawValue, operation, externalId);
     const body = (error as { body?: unknown }).body;
     const parsed = typeof body === 'string' ? parseJson(body) : undefined;
     if (parsed !== undefined) return identityFrom(parsed, operation, externalId);
@@ -140,7 +139,7 @@ export function toApiError(error: unknown, operation: OrqOperation, externalId: 
     }
     // The SDK parses a 2xx JSON body with JSON.parse: invalid JSON or an empty body ends here, after orq answered.
     if (name === 'SyntaxError') return fail(`${subject} was answered with a body that is not JSON (${detail}).`, 'invalid-response');
-    if (/redirect count exceeded/i.test(causeMessages(error))) {
+    if (someCauseSays(error, /redirect count exceeded/i)) {
       return fail(`${subject} was answered with redirects in a loop; orq's API does not redirect: check \`serverURL\` and any proxy on the way.`, 'invalid-response');
     }
     if (notSentNames.has(name) || (name === 'TypeError' && /header|ByteString/i.test(readMessage(error)))) {
@@ -175,10 +174,10 @@ export function toApiError(error: unknown, operation: OrqOperation, externalId: 
  * the SDK error itself, whose body, headers and request (Authorization included) util.inspect would print.
  */
 function redactedCopy(error: unknown, redact: Redact, depth = 0): Error {
-  const inner = depth < 3 && (error instanceof Error || isRecord(error)) ? (error as { cause?: unknown }).cause : undefined;
+  const inner = depth < 3 && isRecord(error) ? error.cause : undefined;
   const copy = new Error(redact(readMessage(error, 500)), inner === undefined || inner === null ? undefined : { cause: redactedCopy(inner, redact, depth + 1) });
   copy.name = readName(error) ?? 'Error';
-  const code = isRecord(error) || error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  const code = isRecord(error) ? error.code : undefined;
   if (typeof code === 'string' || typeof code === 'number') Object.assign(copy, { code });
   const status = readStatus(error);
   if (status !== undefined) Object.assign(copy, { statusCode: status });
@@ -187,9 +186,9 @@ function redactedCopy(error: unknown, redact: Redact, depth = 0): Error {
   return copy;
 }
 
-function causeMessages(error: unknown, depth = 0): string {
-  if (depth > 3 || !(error instanceof Error || isRecord(error))) return '';
-  return `${readMessage(error, 500)} ${causeMessages((error as { cause?: unknown }).cause, depth + 1)}`;
+/** Whether the message of the error or of one of its first three causes matches; the bound also ends a cycle of causes. */
+function someCauseSays(error: unknown, pattern: RegExp, depth = 0): boolean {
+  return depth <= 3 && isRecord(error) && (pattern.test(readMessage(error, 500)) || someCauseSays(error.cause, pattern, depth + 1));
 }
 
 /** undefined for anything JSON.parse refuses, a blank text included. */
@@ -254,22 +253,22 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 function readStatus(error: unknown): number | undefined {
-  const status = isRecord(error) || error instanceof Error ? (error as { statusCode?: unknown }).statusCode : undefined;
+  const status = isRecord(error) ? error.statusCode : undefined;
   return typeof status === 'number' ? status : undefined;
 }
 
 function readName(error: unknown): string | undefined {
-  if (!(error instanceof Error || isRecord(error))) return undefined;
-  const name = (error as { name?: unknown }).name;
+  if (!isRecord(error)) return undefined;
+  const name = error.name;
   return typeof name === 'string' ? name : undefined;
 }
 
 function readMessage(error: unknown, max = 160): string {
   let message: unknown;
   try {
-    message = error instanceof Error || isRecord(error) ? (error as { message?: unknown }).message : String(error);
+    message = isRecord(error) ? error.message : String(error);
   } catch {
-    message = undefined;
+    // A `message` getter, or a revoked Proxy, that throws when read: there is no message to quote.
   }
   const text = typeof message === 'string' ? message : 'no message';
   return text.length > max ? `${text.slice(0, max)}…` : text;

@@ -6,7 +6,7 @@ import { HTTPClient } from '@orq-ai/node/lib/http.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createIdentityApi, identityFromWire, parseRetryAfter, redactorFor } from '../src/orq-client.js';
 import { createFetchIdentityApi } from '../src/transport/fetch-api.js';
-import type { OrqApiError } from '../src/index.js';
+import type { OrqApiError, OrqClient } from '../src/index.js';
 import { orqClientFor, shapes, startEmulator } from './helpers.js';
 
 async function failureOf(work: Promise<unknown>): Promise<OrqApiError> {
@@ -352,6 +352,52 @@ describe('createIdentityApi: per-call options and messages', () => {
     const error = await failureOf(api.retrieve('u', { timeoutMs: 1_000 }));
     expect(error.message).toBe('orq retrieve of user "u" failed with HTTP 500: {"note":"you sent [redacted]","auth":"Bearer [redacted]"}.');
     expect((error.cause as Error).message).not.toContain(key);
+  });
+});
+
+/** An app's own client of the OrqClient shape (a wrapper, a test double) whose every call rejects with `value`. */
+function clientRejectingWith(value: unknown): OrqClient {
+  const reject = () => Promise.reject(value as Error);
+  return { identities: { retrieve: reject, create: reject, update: reject } };
+}
+
+describe('createIdentityApi: failures that are not Errors', () => {
+  it.each([
+    [null, 'null'],
+    [undefined, 'undefined'],
+    ['socket closed', 'socket closed'],
+    [42, '42'],
+  ])('an app\'s own client that rejects with %j: an OrqApiError that quotes it', async (value, quoted) => {
+    const error = await failureOf(createIdentityApi(clientRejectingWith(value)).update('u', { email: 'u@example.com' }, { timeoutMs: 1_000 }));
+    expect(error).toMatchObject({
+      name: 'OrqApiError', kind: 'network', operation: 'update', externalId: 'u', statusCode: undefined,
+      message: `orq update of user "u" could not reach orq (Error: ${quoted}).`,
+    });
+    expect(chainOf(error)).toEqual(['Error']);
+    expect((error.cause as Error).message).toBe(quoted);
+  });
+
+  it('an HTTP client of the app that rejects with a string: the cause under the SDK\'s error is an Error with that text', async () => {
+    const error = await failureOf(createIdentityApi(failingClient(() => Promise.reject('socket closed' as unknown as Error))).retrieve('u', { timeoutMs: 1_000 }));
+    expect(error).toMatchObject({ kind: 'network', message: 'orq retrieve of user "u" could not reach orq (UnexpectedClientError: Unexpected HTTP client error: socket closed).' });
+    expect(chainOf(error)).toEqual(['UnexpectedClientError', 'Error']);
+    expect(((error.cause as Error).cause as Error).message).toBe('socket closed');
+  });
+
+  it('an HTTP client of the app that rejects with a plain object: its code is kept, and a missing message is said', async () => {
+    const error = await failureOf(createIdentityApi(failingClient(() => Promise.reject({ code: 'ECONNRESET' } as unknown as Error))).retrieve('u', { timeoutMs: 1_000 }));
+    expect(error).toMatchObject({ kind: 'network' });
+    expect(chainOf(error)).toEqual(['ConnectionError', 'Error, code ECONNRESET']);
+    expect(((error.cause as Error).cause as Error).message).toBe('no message');
+  });
+
+  it('a cause\'s message is kept whole up to 500 characters, and cut with … past them', async () => {
+    const causeOf = async (text: string) => {
+      const error = await failureOf(createIdentityApi(failingClient(() => Promise.reject(text as unknown as Error))).retrieve('u', { timeoutMs: 1_000 }));
+      return ((error.cause as Error).cause as Error).message;
+    };
+    expect(await causeOf('x'.repeat(500))).toBe('x'.repeat(500));
+    expect(await causeOf('x'.repeat(501))).toBe(`${'x'.repeat(500)}…`);
   });
 });
 

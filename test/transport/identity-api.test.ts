@@ -127,6 +127,15 @@ describe.each(transports)('the %s transport', (transport) => {
     expect(emulator.count()).toBe(0);
   });
 
+  it('an answer whose headers are too large to read was sent: a network failure, never not-sent', async () => {
+    const emulator = await startEmulator();
+    const api = apiFor(transport, emulator);
+    // Past the 16 KiB of headers Node's fetch reads: the runtime's error names HEADERS, yet the request left the process.
+    emulator.inject({ kind: 'status', status: 500, headers: { 'x-padding': 'a'.repeat(20_000) }, times: 1 });
+    await expect(api.retrieve('u', second)).rejects.toMatchObject({ name: 'OrqApiError', kind: 'network', isOutage: true });
+    expect(emulator.count()).toBe(1);
+  });
+
   it('reports a refused connection as a network failure', async () => {
     const emulator = await startEmulator();
     const api = apiFor(transport, emulator);
