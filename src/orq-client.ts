@@ -193,7 +193,7 @@ function causeMessages(error: unknown, depth = 0): string {
 }
 
 /** undefined for anything JSON.parse refuses, a blank text included. */
-function parseJson(text: string): unknown {
+export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch {
