@@ -192,7 +192,7 @@ function someCauseSays(error: unknown, pattern: RegExp, depth = 0): boolean {
 }
 
 /** undefined for anything JSON.parse refuses, a blank text included. */
-function parseJson(text: string): unknown {
+export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch {

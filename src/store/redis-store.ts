@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { CircuitBreaker, type BreakerTicket } from '../calls/circuit-breaker.js';
 import { SharedStoreError } from '../errors/shared-store-error.js';
-import { identityFromWire } from '../orq-client.js';
+import { identityFromWire, parseJson } from '../orq-client.js';
 import type { OrqIdentity } from '../types.js';
 import type { SendCommand } from './command.js';
 import { pauseScript, releaseLeaseScript, takeBudgetScript } from './scripts.js';
@@ -193,12 +193,8 @@ export class RedisStore {
 }
 
 function parseStored(raw: string, externalId: string): StoredIdentity | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
+  // Not JSON comes back undefined, and is refused with every other value that is not an object.
+  const parsed = parseJson(raw);
   if (parsed === null || typeof parsed !== 'object') return undefined;
   const { v, at, identity: wire } = parsed as { v?: unknown; at?: unknown; identity?: unknown };
   if (v !== valueVersion || typeof at !== 'number') return undefined;

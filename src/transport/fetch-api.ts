@@ -64,7 +64,7 @@ export function createFetchIdentityApi({ apiKey, serverURL = defaultServerURL }:
         return undefined;
       }
       // Awaited here, so the deadline also covers reading the body.
-      if (response.status >= 200 && response.status < 300) return await identityFromAnswer(response, operation, externalId);
+      if (response.ok) return await identityFromAnswer(response, operation, externalId);
       throw new OrqHttpError(response.status, response.headers, redact(await readAtMost(response, errorBodyLimit)));
     } catch (error) {
       if (error instanceof OrqApiError) throw error;
@@ -137,7 +137,10 @@ function connectionError(error: unknown, redact: Redact): unknown {
   return connection;
 }
 
-/** Reads at most `limit` characters of a body and drops the rest unread. */
+/**
+ * Reads a body until it has `limit` characters and drops the rest unread. The chunk that reaches the limit is kept
+ * whole (one socket read): only an excerpt of it is ever quoted.
+ */
 async function readAtMost(response: Response, limit: number): Promise<string> {
   if (response.body === null) return '';
   const reader = response.body.getReader();
@@ -149,5 +152,5 @@ async function readAtMost(response: Response, limit: number): Promise<string> {
     text += decoder.decode(value, { stream: true });
   }
   await reader.cancel();
-  return text.slice(0, limit);
+  return text;
 }

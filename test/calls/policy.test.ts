@@ -171,6 +171,55 @@ describe('retries', () => {
     await expect(policy.call('retrieve', 'u', Date.now() + 251, roomy.send, undefined)).resolves.toBe('ok');
     expect(roomy.timeouts).toEqual([251, 251]);
   });
+
+  it('a retry whose wait and a minimal call end exactly at its deadline goes; one a millisecond short does not', async () => {
+    freezeDate();
+    // A 429 asking for 100 ms: the retry waits 105 ms and then has 50 ms, the least a call is given.
+    const asks = () => scripted(failure('rate-limited', { retryAfterMs: 100 }), 'after the pause');
+    const exact = asks();
+    // Date is frozen: it moves on while the policy waits out the pause (this timer fires just before that wait ends).
+    setTimeout(() => advance(105), 100);
+    await expect(policyWith({ retries: 1 }).policy.call('retrieve', 'u', Date.now() + 155, exact.send, undefined)).resolves.toBe('after the pause');
+    expect(exact.timeouts).toEqual([155, 50]);
+    const short = asks();
+    await expect(policyWith({ retries: 1 }).policy.call('retrieve', 'u', Date.now() + 154, short.send, undefined)).rejects.toMatchObject({ kind: 'rate-limited' });
+    expect(short.timeouts).toEqual([154]);
+  });
+
+  it('each retry waits longer than the one before, by a random amount: of lookups failing alike, some fit a second retry, some do not', async () => {
+    freezeDate();
+    // Date is frozen, so only the back-offs decide: the first (50–150 ms) always leaves the 50 ms a call needs before
+    // the deadline 200 ms away; the second (50–250 ms) does in about half the lookups.
+    const sends = await Promise.all(Array.from({ length: 100 }, async () => {
+      const { policy } = policyWith({ retries: 2, failureThreshold: 1_000 });
+      const { send, timeouts } = scripted(failure('network'));
+      await expect(policy.call('retrieve', 'u', Date.now() + 200, send, undefined)).rejects.toMatchObject({ kind: 'network' });
+      return timeouts.length;
+    }));
+    // All 100 on one side would happen about once in 10^30 runs.
+    expect(new Set(sends)).toEqual(new Set([2, 3]));
+  });
+
+  it('the retry of a lookup under way is let into a full queue, ahead of new lookups', async () => {
+    const { policy } = policyWith({ retries: 1, maxConcurrency: 1, maxQueue: 0 });
+    let tries = 0;
+    const retried = policy.call('retrieve', 'a', Date.now() + 5_000, async () => {
+      tries += 1;
+      if (tries === 1) throw failure('network');
+      return 'retried';
+    }, undefined);
+    await tick();
+    // While a's retry waits out its back-off, b takes the only slot; the queue (of none) is full for new lookups.
+    const holder = held();
+    const holding = policy.call('retrieve', 'b', Date.now() + 5_000, holder.send, undefined);
+    await tick();
+    await expect(policy.call('retrieve', 'c', Date.now() + 5_000, scripted('never').send, undefined)).rejects.toMatchObject({ reason: 'overloaded' });
+    await vi.waitFor(() => expect(policy.queued, "a's retry waiting for the slot").toBe(1), { timeout: 1_000 });
+    holder.settle({ value: 'b' });
+    await expect(holding).resolves.toBe('b');
+    await expect(retried).resolves.toBe('retried');
+    expect(tries).toBe(2);
+  });
 });
 
 describe('rate limits and refused keys', () => {
@@ -262,6 +311,27 @@ describe('the budget', () => {
     await expect(policy.call('create', 'e', Date.now() + 200, scripted('created').send, undefined, true)).resolves.toBe('created');
   });
 
+  it("a retry of background work stays within background's share: only a lookup's may use the room kept for lookups under way", async () => {
+    // Background work may use 2 of 4.
+    const { policy } = policyWith({ budget: { calls: 4, windowMs: 60_000 }, retries: 1 });
+    await expect(policy.call('retrieve', 'a', Date.now() + 2_000, scripted('ok').send, undefined, false, 'background')).resolves.toBe('ok');
+    const { send, timeouts } = scripted(failure('network'), 'never');
+    await expect(policy.call('retrieve', 'b', Date.now() + 2_000, send, undefined, false, 'background')).rejects.toMatchObject({ reason: 'budget' });
+    expect(timeouts).toHaveLength(1);
+  });
+
+  it('while the circuit is open a call is refused as circuit-open before the budget is asked: no budget refusal is reported', async () => {
+    freezeDate();
+    const { policy, reported } = policyWith({ failureThreshold: 1, budget: { calls: 1, windowMs: 60_000 } });
+    await expect(policy.call('retrieve', 'a', Date.now() + 500, scripted(failure('network')).send, undefined)).rejects.toThrow();
+    expect(reported).toMatchObject([{ reason: 'circuit-open' }]);
+    // The budget has no room either, but the open circuit is what keeps this call from orq.
+    await expect(policy.call('retrieve', 'b', Date.now() + 500, scripted('never').send, undefined)).rejects.toMatchObject({
+      reason: 'circuit-open', externalId: 'b', message: expect.stringMatching(/^Calls to orq are paused after repeated failures/),
+    });
+    expect(reported).toHaveLength(1);
+  });
+
   it('a call the full queue refuses is not attempted, says which maxQueue, and costs no budget', async () => {
     // New lookups may use 2 of 3.
     const { policy } = policyWith({ budget: { calls: 3, windowMs: 60_000 }, maxConcurrency: 1, maxQueue: 0 });
@@ -324,9 +394,12 @@ describe('the queue', () => {
     expect(timeouts).toEqual([]);
   });
 
-  it('while the probe of a half-open circuit is out, other calls are refused without being sent', async () => {
+  it.each([
+    ['without a budget', undefined],
+    ['with a budget (no 429, so no pause to speak of)', { calls: 100, windowMs: 60_000 }],
+  ])('while the probe of a half-open circuit is out, other calls are refused without being sent (%s)', async (_with, budget) => {
     freezeDate();
-    const { policy } = policyWith({ failureThreshold: 1, cooldownMs: 100 });
+    const { policy } = policyWith({ failureThreshold: 1, cooldownMs: 100, budget });
     await expect(policy.call('retrieve', 'u', Date.now() + 5_000, scripted(failure('network')).send, undefined)).rejects.toThrow();
     advance(100);
     const probe = held();

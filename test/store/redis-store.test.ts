@@ -356,6 +356,58 @@ describe('shared store: failures and back-off', () => {
     expect(reports.slice(7).map((report) => [report.retryInMs, report.message.split('.')[0]])).toEqual([[1_000, 'Shared store (Redis) GET failed: not an Error']]);
   });
 
+  it('a lease or a budget asked of a failing Redis is unavailable, never taken for another instance holding it or a reply to report', async () => {
+    const { store, reports } = scriptedStore(() => {
+      throw new Error('connection lost');
+    });
+    expect(await store.acquireLease('u1', 'lookup', 300)).toBe(unavailable);
+    expect(await store.acquireLease('u1', 'lookup', 300)).toBe(unavailable);
+    expect(await store.takeBudget(1_000, 3)).toBe(unavailable);
+    expect(reports.map((report) => report.message.split('.')[0])).toEqual(['Shared store (Redis) SET failed: connection lost']);
+  });
+
+  it('a budget asked while Redis is skipped is unavailable and reported as nothing, even when the skip ends before the answer is read', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const { store, sent, reports } = scriptedStore(() => {
+      throw new Error('connection lost');
+    });
+    expect(await store.readIdentity('u1')).toBe(unavailable);
+    const asked = store.takeBudget(1_000, 3);
+    vi.setSystemTime(Date.now() + 1_000);
+    expect(await asked).toBe(unavailable);
+    expect(sent).toHaveLength(1);
+    expect(reports).toHaveLength(1);
+    // The skip is over: the next command is the probe.
+    expect(store.available).toBe(true);
+  });
+
+  it('an answer to a command sent before Redis failed does not shorten the back-off: only a probe that succeeds does', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    let answerSlow: (reply: unknown) => void = () => undefined;
+    const { store, reports } = scriptedStore((args) => {
+      if (args[1] === 'test:{ws1:slow}:identity') return new Promise((resolve) => (answerSlow = resolve));
+      throw new Error('connection lost');
+    }, [], 60_000);
+    const slow = store.readIdentity('slow');
+    expect(await store.readIdentity('u1')).toBe(unavailable);
+    vi.setSystemTime(Date.now() + 1_000);
+    expect(await store.readIdentity('u1')).toBe(unavailable);
+    // The failed probe doubled the next pause; the slow command's answer now comes in, from a Redis that works.
+    answerSlow(null);
+    expect(await slow).toBeUndefined();
+    vi.setSystemTime(Date.now() + 1_000);
+    expect(await store.readIdentity('u1')).toBe(unavailable);
+    expect(reports.map((report) => report.retryInMs)).toEqual([1_000, 1_000, 2_000]);
+  });
+
+  it('a command answered leaves no timer behind to keep the process alive', async () => {
+    const { store } = scriptedStore(() => null, [], 60_000);
+    const timers = () => process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length;
+    const before = timers();
+    expect(await store.readIdentity('u1')).toBeUndefined();
+    expect(timers()).toBe(before);
+  });
+
   it("a client's error event skips the store at once, reported once; not again while skipped or probing", async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     const { store, reports } = scriptedStore(() => null);

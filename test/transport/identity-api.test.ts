@@ -280,6 +280,27 @@ describe('the fetch transport on answers orq should not give', () => {
     expect(sent).toBeLessThan(8_000_000);
   });
 
+  it('an error body that stops arriving once it has filled the few kilobytes read is quoted at once, not waited for', async () => {
+    const orq = await serve((_req, res) => {
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      // Exactly the 4 096 characters read of an error body, then nothing more, and no end.
+      res.write('y'.repeat(4_096));
+    });
+    const api = createFetchIdentityApi({ apiKey: 'k', serverURL: orq.url });
+    await expect(api.retrieve('u', second)).rejects.toMatchObject({ kind: 'http', statusCode: 503, message: expect.stringMatching(/HTTP 503: y{200}…\.$/) });
+  });
+
+  it("an HTTP failure's cause says what orq answered, as the SDK's errors do, without the body", async () => {
+    const orq = await serve((_req, res) => {
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end('down for maintenance');
+    });
+    const error = await failure(createFetchIdentityApi({ apiKey: 'k', serverURL: orq.url }).retrieve('u', second));
+    expect(error).toMatchObject({ kind: 'http', statusCode: 503, message: 'orq retrieve of user "u" failed with HTTP 503: down for maintenance.' });
+    expect(error.cause).toMatchObject({ name: 'OrqHttpError', message: 'HTTP 503', statusCode: 503 });
+    expect(inspect(error.cause)).not.toContain('maintenance');
+  });
+
   it('the per-call deadline also covers a body that stops arriving', async () => {
     const orq = await serve((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
