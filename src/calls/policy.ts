@@ -30,6 +30,8 @@ export class CallPolicy<TContext> {
   private readonly budget: CallBudget | undefined;
   /** When the budget's exhaustion was last reported: once per window, not once per refused call. */
   private budgetReportedAt = 0;
+  /** Why the breaker last opened, for the refusals while it stays open. */
+  private openedBy = 'repeated failures';
 
   constructor(
     private readonly config: CallPolicyConfig,
@@ -158,8 +160,10 @@ export class CallPolicy<TContext> {
 
   circuitOpenError(externalId: string): OrqUnavailableError {
     if (this.breaker.state !== 'open' && this.budget !== undefined && this.budget.pausedForMs > 0) return this.pausedError(this.budget.pausedForMs, externalId);
+    // Half-open: the pause is over and one call, the probe, is finding out whether orq is back.
+    const state = this.breaker.state === 'open' ? `after ${this.openedBy} (about ${Math.ceil(this.breaker.retryInMs / 1000)} s left)` : 'while one call checks whether orq is back';
     return new OrqUnavailableError(
-      `Calls to orq are paused after repeated failures (about ${Math.ceil(this.breaker.retryInMs / 1000)} s left); the request goes on without an identity.`,
+      `Calls to orq are paused ${state}; the request goes on without an identity.`,
       'circuit-open', externalId,
     );
   }
@@ -190,6 +194,10 @@ export class CallPolicy<TContext> {
       : undefined;
     if (error.kind === 'rate-limited') this.budget?.pause(pauseMs as number);
     if (this.breaker.recordFailure(ticket, pauseMs)) {
+      this.openedBy =
+        error.kind === 'rate-limited' ? 'orq rate-limited this workspace (HTTP 429)'
+        : error.kind === 'unauthorized' ? 'orq refused the API key'
+        : 'repeated failures';
       const pause = Math.ceil(this.breaker.retryInMs / 1000);
       const capped =
         error.retryAfterMs !== undefined && error.retryAfterMs > maxRetryAfterMs

@@ -268,6 +268,10 @@ describe('rate limits and refused keys', () => {
     expect(timeouts).toHaveLength(1);
     expect(policy.retryInMs).toBe(2_500);
     expect(reported).toHaveLength(1);
+    // A refusal while open says why: one 401, not "repeated failures".
+    await expect(policy.call('retrieve', 'v', Date.now() + 60_000, scripted('never').send, undefined)).rejects.toMatchObject({
+      reason: 'circuit-open', message: 'Calls to orq are paused after orq refused the API key (about 3 s left); the request goes on without an identity.',
+    });
   });
 });
 
@@ -407,7 +411,7 @@ describe('the queue', () => {
     await tick();
     const { send, timeouts } = scripted('never');
     await expect(policy.call('retrieve', 'q', Date.now() + 5_000, send, undefined)).rejects.toMatchObject({
-      reason: 'circuit-open', externalId: 'q', message: 'Calls to orq are paused after repeated failures (about 0 s left); the request goes on without an identity.',
+      reason: 'circuit-open', externalId: 'q', message: 'Calls to orq are paused while one call checks whether orq is back; the request goes on without an identity.',
     });
     expect(timeouts).toEqual([]);
     probe.settle({ value: 'back' });
@@ -469,7 +473,8 @@ describeRedis('the call policy on a shared store', () => {
     expect(second.policy.retryInMs).toBeGreaterThan(1_000);
     expect(second.policy.retryInMs).toBeLessThanOrEqual(1_500);
     expect(second.policy.circuitOpenError('d')).toMatchObject({ externalId: 'd', message: expect.stringMatching(/paused on every instance/) });
-    expect(first.policy.circuitOpenError('d').message).toMatch(/^Calls to orq are paused after repeated failures/);
+    // The instance that got the 429 says so too, with its own breaker's time left.
+    expect(first.policy.circuitOpenError('d').message).toMatch(/^Calls to orq are paused after orq rate-limited this workspace \(HTTP 429\) \(about [12] s left\)/);
   });
 
   it('a refused key on one instance pauses only that one: the fleet goes on', async () => {
