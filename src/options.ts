@@ -369,10 +369,10 @@ function show(value: unknown): string {
   return Array.isArray(value) ? 'an array' : 'an object';
 }
 
-/** "; did you mean `x`?" for the nearest top-level name, or the nested one whose last part is nearer (`ttl` → `cache.ttl`). */
 /** Names people carry over from other caches or from before stale-while-revalidate, and where they belong now. */
 const renamedOptions: Readonly<Record<string, string>> = { ttl: 'cache.freshMs', ttlMs: 'cache.freshMs', maxAge: 'cache.freshMs' };
 
+/** "; did you mean `x`?" for a renamed name, the nearest top-level name, or the nested one whose last part is nearer (`max` → `cache.max`). */
 function suggestion(name: string, names: readonly string[]): string {
   const renamed = Object.hasOwn(renamedOptions, name) ? renamedOptions[name] : undefined;
   if (renamed !== undefined) {
