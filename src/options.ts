@@ -139,11 +139,12 @@ export function resolveResolverConfig<TContext>(
   if (serverURL !== undefined) check.url('serverURL', serverURL);
 
   const breaker = options.circuitBreaker ?? {};
-  if (typeof breaker !== 'object' || breaker === null) check.fail('circuitBreaker', breaker, 'pass `{ failureThreshold, cooldownMs }`');
+  // `?? {}` and `?? false` have turned null into the default already.
+  if (typeof breaker !== 'object') check.fail('circuitBreaker', breaker, 'pass `{ failureThreshold, cooldownMs }`');
   check.knownInside('circuitBreaker', breaker, ['failureThreshold', 'cooldownMs']);
   const metrics = options.metrics ?? false;
   // Only a boolean or an object: a `0` or `'false'` must not quietly turn the refreshes (one call per user a minute) on.
-  if (typeof metrics !== 'boolean' && (typeof metrics !== 'object' || metrics === null)) check.fail('metrics', metrics, 'pass `true`, `false` or `{ refreshMs }`');
+  if (typeof metrics !== 'boolean' && typeof metrics !== 'object') check.fail('metrics', metrics, 'pass `true`, `false` or `{ refreshMs }`');
   if (typeof metrics === 'object') check.knownInside('metrics', metrics, ['refreshMs']);
   const shared: unknown = options.shared;
   if (typeof shared === 'object' && shared !== null) check.knownInside('shared', shared, ['redis', 'prefix', 'commandTimeoutMs', 'namespace']);
@@ -188,7 +189,9 @@ function cacheLifetimes(check: OptionChecker, cache: IdentityResolverOptions<unk
     const staleMs = cache.ttl > 0 ? cache.ttl : 604_800_000;
     return { freshMs: Math.min(3_600_000, staleMs), staleMs };
   }
-  const given: CacheOptions = cache === undefined || typeof cache !== 'object' || cache === null ? {} : cache;
+  // null, like undefined, is the default cache.
+  const given = cache ?? {};
+  if (typeof given !== 'object') check.fail('cache', given, 'pass `{ max, freshMs, staleMs }` or an LRUCache');
   let freshFallback = 3_600_000;
   if (given.ttl !== undefined) {
     freshFallback = check.milliseconds('cache.ttl', given.ttl, 600_000);
@@ -236,8 +239,8 @@ function makeCache(check: OptionChecker, cache: IdentityResolverOptions<unknown>
     }
     return cache;
   }
+  // Its shape was checked by cacheLifetimes.
   const given = cache ?? {};
-  if (typeof given !== 'object' || given === null) check.fail('cache', given, 'pass `{ max, freshMs, staleMs }` or an LRUCache');
   check.knownInside('cache', given, ['max', 'freshMs', 'staleMs', 'ttl', 'maxBytes', 'maxEntryBytes']);
   const maxSize = check.count('cache.maxBytes', given.maxBytes, 50_000_000, 1);
   const maxEntrySize = Math.min(maxSize, check.count('cache.maxEntryBytes', given.maxEntryBytes, 1_000_000, 1));
@@ -262,8 +265,8 @@ function makeCache(check: OptionChecker, cache: IdentityResolverOptions<unknown>
  */
 function checkApiKey(caller: string, apiKey: unknown, source: string): void {
   if (typeof apiKey !== 'string') return;
-  for (let index = 0; index < apiKey.length; index++) {
-    const code = apiKey.charCodeAt(index);
+  for (const [index, char] of apiKey.split('').entries()) {
+    const code = char.charCodeAt(0);
     const problem =
       code < 0x20 || code === 0x7f ? 'a control character (a newline, NUL, tab…)'
       : code > 0xff ? 'a character that an HTTP header cannot carry'
@@ -287,7 +290,7 @@ export function identitySize(identity: OrqIdentity): number {
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value === '' ? undefined : value;
+  return value === '' ? undefined : value;
 }
 
 /** Checks one option at a time and throws a TypeError that names it and says what to pass. */
@@ -366,10 +369,10 @@ function show(value: unknown): string {
   return Array.isArray(value) ? 'an array' : 'an object';
 }
 
-/** "; did you mean `x`?" for the nearest top-level name, or the nested one whose last part is nearer (`ttl` → `cache.ttl`). */
 /** Names people carry over from other caches or from before stale-while-revalidate, and where they belong now. */
 const renamedOptions: Readonly<Record<string, string>> = { ttl: 'cache.freshMs', ttlMs: 'cache.freshMs', maxAge: 'cache.freshMs' };
 
+/** "; did you mean `x`?" for a renamed name, the nearest top-level name, or the nested one whose last part is nearer (`max` → `cache.max`). */
 function suggestion(name: string, names: readonly string[]): string {
   const renamed = Object.hasOwn(renamedOptions, name) ? renamedOptions[name] : undefined;
   if (renamed !== undefined) {

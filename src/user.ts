@@ -37,7 +37,7 @@ function readId(holder: unknown, key: string): string | undefined {
 
 /** A safe integer id becomes its decimal string, so `42`, `"42"` and `{ externalId: 42 }` are one user; anything else is left for the checks. */
 function normaliseId(value: unknown): unknown {
-  return typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : value;
+  return Number.isSafeInteger(value) ? String(value) : value;
 }
 
 /**
@@ -73,8 +73,8 @@ export function snapshotUser(found: unknown, externalId: unknown = externalIdOf(
   const copy: Record<string, unknown> = { externalId };
   for (const field of profileFields) {
     try {
-      const value = (found as Record<string, unknown>)[field];
-      if (value !== undefined) copy[field] = value;
+      // An absent field is copied as undefined, which checkUser skips like a missing one.
+      copy[field] = (found as Record<string, unknown>)[field];
     } catch (error) {
       copy[field] = new Unreadable(error);
     }
@@ -139,7 +139,7 @@ export function checkUser(found: unknown): CheckedUser {
     );
   }
   const read = snapshotUser(found) as Record<string, unknown>;
-  const externalId = checkExternalId(read.externalId, true);
+  const externalId = checkExternalId(read.externalId);
   const user: OrqUser = { externalId };
   const dropped: InvalidProfileFieldError[] = [];
   for (const field of profileFields) {
@@ -191,13 +191,14 @@ function copyField(user: OrqUser, field: ProfileField, value: unknown): string |
   }
 }
 
-function checkExternalId(externalId: unknown, fromObject = false): string {
+function checkExternalId(externalId: unknown): string {
   const id = normaliseId(externalId);
   const problem = externalIdProblem(id);
   if (problem !== undefined) {
+    // An id given alone is a string or a number, so only a user object can lack one.
     const who =
       typeof id === 'string' ? `User ${preview(id)}`
-      : fromObject && id === undefined ? 'A user without an `externalId`'
+      : id === undefined ? 'A user without an `externalId`'
       : 'A user';
     throw new InvalidUserError(
       `${who} was skipped: ${problem}. Nothing was sent to orq; the request goes on without an identity.`,
@@ -287,7 +288,7 @@ export function errorText(error: unknown): string {
   try {
     message = error instanceof Error ? error.message : typeof error === 'string' ? error : describe(error);
   } catch {
-    message = undefined;
+    // Left undefined: reading it (a getter, a Proxy trap) threw.
   }
   if (typeof message !== 'string') return 'an unreadable error';
   return message.length > 160 ? `${message.slice(0, 160)}…` : message;

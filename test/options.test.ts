@@ -1,9 +1,11 @@
 // Start-up checks of every option: a wrong value is refused at creation with a message that names the option,
 // shows what was received and says what to pass; values at the edge of what is allowed are taken.
+import { createHook } from 'node:async_hooks';
 import { LRUCache } from 'lru-cache';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createIdentityResolver, type IdentityResolverOptions, type OrqIdentity } from '../src/index.js';
-import { captureWarnings, startApp } from './helpers.js';
+import { captureWarnings, eventually, orqClientFor, startApp, startEmulator } from './helpers.js';
+import { connectClient, describeRedis, startRedis } from './redis.js';
 
 const sleep = (ms: number): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -98,6 +100,11 @@ describe('the edges of what is allowed are taken', () => {
   it('a plain LRUCache of the app (bounded by count, not bytes) is taken as it is', () => {
     expect(refusal({ apiKey: 'k', cache: new LRUCache<string, OrqIdentity>({ max: 10 }) })).toBeUndefined();
   });
+
+  it("an LRUCache of the app bounded in bytes that cannot size entries is refused, saying what it lacks and what to change", () => {
+    const cache = new LRUCache<string, OrqIdentity>({ max: 10, maxSize: 1_000 });
+    expect(refusal({ apiKey: 'k', cache })).toMatch(/`cache`, received .*an LRUCache with maxSize and no sizeCalculation.*; give it a `sizeCalculation`, or drop `maxSize`/);
+  });
 });
 
 describe('the client', () => {
@@ -159,8 +166,12 @@ describe('an unknown option name points at the nearest known one, when one is ne
     ['MAXQUEUE', '; did you mean `maxQueue`?'],
     // As near to `retries` as to `metrics`: the first listed wins.
     ['retrics', '; did you mean `retries`?'],
-    // As near to `cache` as to `cache.max`: the top-level name wins a tie.
+    // One edit from `cache`, two from `cache.max`.
     ['caxe', '; did you mean `cache`?'],
+    // Two edits from `shared` and from `cache.staleMs`: the top-level name wins a tie.
+    ['shareMs', '; did you mean `shared`?'],
+    // Three edits from `retries`, two from `metrics.refreshMs`: the nearer, nested name wins.
+    ['refriesMs', '; did you mean `metrics.refreshMs` (`metrics: { refreshMs: … }`)?'],
     ['failureThresh', '; did you mean `circuitBreaker.failureThreshold` (`circuitBreaker: { failureThreshold: … }`)?'],
     // Short names are within two edits of many: a suggestion needs fewer edits than half the longer name.
     ['a', ''],
@@ -186,6 +197,72 @@ describe('unknown keys inside object options', () => {
       { message: 'createIdentityResolver: unknown option `shared.prefx` is ignored; did you mean `shared.prefix`?', code: 'ORQ_IDENTITY_UNKNOWN_OPTION' },
     ]);
   });
+
+  it('every key of shared is known, and a misspelt one is pointed at', () => {
+    const redis = async (): Promise<null> => null;
+    expect(refusal({ apiKey: 'k', shared: { redis, prefix: 'app', commandTimeoutMs: 100, namespace: 'prod' } })).toBeUndefined();
+    expect(warnings).toEqual([]);
+    expect(refusal({ apiKey: 'k', shared: { redis, commandTimeout: 100, namspace: 'prod' } })).toBeUndefined();
+    // (The same key twice also draws the several-instances warning.)
+    const unknown = warnings.filter((warning) => warning.code === 'ORQ_IDENTITY_UNKNOWN_OPTION');
+    expect(unknown.map((warning) => warning.message)).toEqual([
+      expect.stringMatching(/`shared\.commandTimeout` is ignored; did you mean `shared\.commandTimeoutMs`\?$/),
+      expect.stringMatching(/`shared\.namspace` is ignored; did you mean `shared\.namespace`\?$/),
+    ]);
+  });
+});
+
+describe('the old cache.ttl', () => {
+  it('still sets the freshness, with a warning that says what it means now and what to rename it to', () => {
+    expect(refusal({ apiKey: 'k', cache: { ttl: 60_000 } })).toBeUndefined();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.code).toBe('ORQ_IDENTITY_CACHE_TTL_RENAMED');
+    expect(warnings[0]?.message).toMatch(/^cache\.ttl now means how long an identity is fresh/);
+    expect(warnings[0]?.message).toMatch(/Rename it to `cache: \{ freshMs: 60000 \}`/);
+  });
+});
+
+describe('the cache it builds', () => {
+  /** Counts the timers created while `fn` runs synchronously. */
+  function timersCreatedBy(fn: () => void): number {
+    let created = 0;
+    const hook = createHook({
+      init(_asyncId, type) {
+        if (type === 'Timeout') created++;
+      },
+    });
+    hook.enable();
+    try {
+      fn();
+    } finally {
+      hook.disable();
+    }
+    return created;
+  }
+
+  it('does not re-read the clock, arming a timer, on every hit: at most once a second with the default lifetime', async () => {
+    const emulator = await startEmulator();
+    emulator.seed({ externalId: 'often' });
+    const resolver = createIdentityResolver({ apiKey: emulator.apiKey, serverURL: emulator.url });
+    made.push(resolver);
+    await resolver.resolve('often');
+    let timers = 0;
+    for (let hit = 0; hit < 10; hit++) {
+      await sleep(5);
+      timers += timersCreatedBy(() => expect(resolver.cached('often')?.externalId).toBe('often'));
+    }
+    expect(timers).toBeLessThanOrEqual(2);
+  });
+
+  it('never serves an identity past staleMs, even right after a request that found it', async () => {
+    const { whoami, emulator } = await startApp({ middleware: { cache: { freshMs: 50, staleMs: 100 }, retries: 0 } });
+    emulator.seed({ externalId: 'brief' });
+    await whoami('brief').expect(200);
+    expect((await whoami('brief').expect(200)).body.identity?.externalId).toBe('brief');
+    emulator.inject({ kind: 'status', status: 503 });
+    await sleep(300);
+    expect((await whoami('brief').expect(200)).body.identity).toBeNull();
+  });
 });
 
 describe('cache.maxBytes bounds the entry size too', () => {
@@ -208,5 +285,42 @@ describe("the app's own LRUCache without a ttl", () => {
     await whoami('lasting').expect(200);
     await sleep(50);
     expect(emulator.count('retrieve')).toBe(1);
+  });
+});
+
+describe("the app's own LRUCache with a ttl under an hour", () => {
+  it('is fresh for that ttl: an entry it still hands out after it (allowStale) is refreshed', async () => {
+    // allowStale returns an expired entry once: served, and due for a refresh like any stale identity.
+    const cache = new LRUCache<string, OrqIdentity>({ max: 10, ttl: 100, allowStale: true });
+    const { whoami, emulator } = await startApp({ middleware: { cache } });
+    emulator.seed({ externalId: 'brief' });
+    await whoami('brief').expect(200);
+    await sleep(200);
+    expect((await whoami('brief').expect(200)).body.identity?.externalId).toBe('brief');
+    await eventually(() => emulator.count('retrieve') === 2, 'the refresh of an identity past the ttl');
+  });
+});
+
+describeRedis('the shared store of an app that passes its own client', () => {
+  const savedKey = process.env.ORQ_API_KEY;
+  afterEach(() => {
+    if (savedKey === undefined) delete process.env.ORQ_API_KEY;
+    else process.env.ORQ_API_KEY = savedKey;
+  });
+
+  it("tells workspaces apart by the client's own key and server (no ORQ_API_KEY needed): one key on two servers shares nothing", async () => {
+    delete process.env.ORQ_API_KEY;
+    const redis = await connectClient('node-redis', await startRedis());
+    // Both emulators take the same API key.
+    const [eu, us] = await Promise.all([startEmulator(), startEmulator()]);
+    eu.seed({ externalId: 'ada', displayName: 'Ada in eu' });
+    us.seed({ externalId: 'ada', displayName: 'Ada in us' });
+    const inEu = createIdentityResolver({ client: orqClientFor(eu), shared: { redis } });
+    made.push(inEu);
+    const inUs = createIdentityResolver({ client: orqClientFor(us), shared: { redis } });
+    made.push(inUs);
+    expect((await inEu.resolve('ada')).displayName).toBe('Ada in eu');
+    expect((await inUs.resolve('ada')).displayName).toBe('Ada in us');
+    expect(us.count('retrieve')).toBe(1);
   });
 });

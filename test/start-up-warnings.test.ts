@@ -37,6 +37,7 @@ describe('unknown option names', () => {
     [{ metrics: { refresh: 1_000 } }, 'unknown option `metrics.refresh` is ignored; did you mean `metrics.refreshMs`?'],
     [{ budget: { calls: 10, window: 1_000 } }, 'unknown option `budget.window` is ignored; did you mean `budget.windowMs`?'],
     [{ colour: 'blue' }, 'unknown option `colour` is ignored'],
+    [{ cache: { colour: 'blue' } }, 'unknown option `cache.colour` is ignored'],
   ])('%j warns with the option meant', (options, message) => {
     const warnings = warningsOf(() => orqIdentity({ apiKey: 'k', ...(options as object) }));
     expect(warnings).toEqual([{ message: `orqIdentity: ${message}`, code: 'ORQ_IDENTITY_UNKNOWN_OPTION' }]);

@@ -108,6 +108,9 @@ describe('checkUser', () => {
 
   it('throws InvalidUserError for a non-object, non-string user', () => {
     expect(() => checkUser(true as never)).toThrow(/getUser returned boolean true; return an OrqUser object/);
+    // runWithOrqUser and resolver.resolve hand it what the app gave: null is refused like any non-user, not read.
+    expect(() => checkUser(null as never)).toThrow(InvalidUserError);
+    expect(() => checkUser(null as never)).toThrow(/getUser returned null; return an OrqUser object, an external id/);
     expect(() => checkUser(4.2 as never)).toThrow(/^A user was skipped: the external id must be a string or a safe integer, received number 4.2/);
   });
 });
@@ -139,6 +142,8 @@ describe('checkUser on hostile objects', () => {
 
   it.each([
     ['toJSON returning nothing', { toJSON: () => undefined }],
+    // JSON null is no object: metadata: null would reach orq.
+    ['toJSON returning null', { toJSON: () => null }],
     ['toJSON returning an array', { toJSON: () => [1] }],
   ])('drops metadata whose %s', (_what, metadata) => {
     const { user, dropped } = checkUser({ externalId: 'j', metadata });
