@@ -235,7 +235,7 @@ function makeCache(check: OptionChecker, cache: IdentityResolverOptions<unknown>
   if (cache instanceof LRUCache) {
     // lru-cache throws on every set of a byte-bounded cache that cannot size entries: say so now, not per lookup.
     if (cache.maxSize > 0 && cache.sizeCalculation === undefined) {
-      check.fail('cache', 'an LRUCache with maxSize and no sizeCalculation', 'give it a `sizeCalculation`, or drop `maxSize`');
+      check.refuse('cache', 'an LRUCache with `maxSize` and no `sizeCalculation`', 'give it a `sizeCalculation`, or drop `maxSize`');
     }
     return cache;
   }
@@ -298,7 +298,12 @@ export class OptionChecker {
   constructor(private readonly caller: string) {}
 
   fail(name: string, received: unknown, fix: string): never {
-    throw new TypeError(`${this.caller}: invalid option \`${name}\`, received ${show(received)}; ${fix}.`);
+    this.refuse(name, `received ${show(received)}`, fix);
+  }
+
+  /** Like fail, for a value that is wrong as a whole (an object of the wrong kind) rather than one to quote. */
+  refuse(name: string, problem: string, fix: string): never {
+    throw new TypeError(`${this.caller}: invalid option \`${name}\`, ${problem}; ${fix}.`);
   }
 
   known(options: object, names: readonly string[]): void {

@@ -103,7 +103,7 @@ describe('the edges of what is allowed are taken', () => {
 
   it("an LRUCache of the app bounded in bytes that cannot size entries is refused, saying what it lacks and what to change", () => {
     const cache = new LRUCache<string, OrqIdentity>({ max: 10, maxSize: 1_000 });
-    expect(refusal({ apiKey: 'k', cache })).toMatch(/`cache`, received .*an LRUCache with maxSize and no sizeCalculation.*; give it a `sizeCalculation`, or drop `maxSize`/);
+    expect(refusal({ apiKey: 'k', cache })).toBe('createIdentityResolver: invalid option `cache`, an LRUCache with `maxSize` and no `sizeCalculation`; give it a `sizeCalculation`, or drop `maxSize`.');
   });
 });
 
