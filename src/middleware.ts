@@ -67,9 +67,9 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
    * connection) inherit that request's user.
    */
   function proceed(store: RequestStore | undefined, next: NextFunction, error?: unknown): void {
-    if (storage === undefined) return error === undefined ? next() : next(error);
-    if (error === undefined) storage.run(store, next);
-    else storage.run(store, () => next(error));
+    // `next(undefined)` is `next()` in Express 4 and 5; passing it as run's argument allocates no closure.
+    if (storage === undefined) next(error);
+    else storage.run<unknown, [unknown]>(store, next, error);
   }
 
   /** The hot path: a cached user's store is its identity, shared by all its requests, so nothing is allocated. */
@@ -85,8 +85,7 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
     try {
       return frameOfUser(checkUser(user).user);
     } catch {
-      // The resolver reports the invalid user (once per window); here it only means "no user downstream".
-      return undefined;
+      // The resolver reports the invalid user (once per window); here it only means "no user downstream": undefined.
     }
   }
 
@@ -123,7 +122,8 @@ export function orqIdentity(options: OrqIdentityOptions = {}): OrqIdentityMiddle
     lookup.then(
       (identity) => {
         req.orqIdentity = identity;
-        proceed(storage === undefined ? undefined : storeWithIdentity(frame, identity), next);
+        // With `context: false` the frame is undefined, so this is the identity itself: nothing is built.
+        proceed(storeWithIdentity(frame, identity), next);
       },
       (error: unknown) => {
         if (!failOpen && error instanceof OrqUnavailableError) proceed(frame, next, error);

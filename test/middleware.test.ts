@@ -57,6 +57,14 @@ describe.each(expressVersions)('orqIdentity under %s', (_name, express) => {
     expect(errors).toEqual([]);
   });
 
+  it('takes a user of null (passport after a logout, a getUser that found no one) for an anonymous request', async () => {
+    const { whoami, emulator, errors } = await startApp({ express, middleware: { getUser: () => null } });
+    const response = await whoami('ignored').expect(200);
+    expect(response.body).toEqual({ identity: null, current: null, before: null });
+    expect(emulator.count()).toBe(0);
+    expect(errors).toEqual([]);
+  });
+
   it.each([
     [409, 'fetch'], [409, 'sdk'], [400, 'fetch'], [422, 'fetch'],
   ] as const)('ends with the existing identity when a create loses the race (HTTP %i over %s)', async (conflictStatus, transport) => {
