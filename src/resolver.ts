@@ -297,7 +297,8 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
   private refuseOversized(stored: StoredIdentity): StoredIdentity {
     const { identity } = stored;
     const { sizeCalculation, maxEntrySize } = this.cache;
-    if (sizeCalculation === undefined || !(maxEntrySize > 0)) return stored;
+    // lru-cache refuses a sizeCalculation without a positive maxEntrySize (which defaults to maxSize).
+    if (sizeCalculation === undefined) return stored;
     const size = sizeCalculation(identity, identity.externalId);
     if (size <= maxEntrySize) return stored;
     throw new OrqUnavailableError(
