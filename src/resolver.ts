@@ -228,9 +228,10 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     const lookup = this.lookupShared(checked, context, progress)
       .then((stored) => {
         const { identity, fetchedAt } = this.refuseOversized(stored);
-        // An answer another instance fetched earlier is usable for what is left of its staleMs, not a whole new one.
+        // Usable for staleMs from when orq answered: an answer another instance fetched earlier, for what is left of
+        // its staleMs, not a whole new one (and never for longer, should that instance's clock run ahead).
         const usableMs = this.config.staleMs - (Date.now() - fetchedAt);
-        this.cache.set(externalId, identity, usableMs < this.config.staleMs ? { ttl: Math.max(1, usableMs) } : undefined);
+        this.cache.set(externalId, identity, { ttl: Math.max(1, Math.min(this.config.staleMs, usableMs)) });
         this.updates.noteFetched(identity, fetchedAt);
         if (this.config.syncProfile) this.updates.syncProfile(identity, checked.user, context);
         ended(progress.created ? 'created' : 'found');
@@ -297,7 +298,8 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
   private refuseOversized(stored: StoredIdentity): StoredIdentity {
     const { identity } = stored;
     const { sizeCalculation, maxEntrySize } = this.cache;
-    if (sizeCalculation === undefined || !(maxEntrySize > 0)) return stored;
+    // lru-cache refuses a sizeCalculation without a positive maxEntrySize (which defaults to maxSize).
+    if (sizeCalculation === undefined) return stored;
     const size = sizeCalculation(identity, identity.externalId);
     if (size <= maxEntrySize) return stored;
     throw new OrqUnavailableError(

@@ -27,6 +27,25 @@ describe('background refresh of a stale identity', () => {
     expect(errors.every((error) => error instanceof IdentityMismatchError)).toBe(true);
   });
 
+  it('waits for a connection slot behind the lookups of requests that came before it, never ahead of them', async () => {
+    const { whoami, emulator, middleware } = await startApp({ middleware: { maxConcurrency: 1, cache: { freshMs: 50 }, timeoutMs: 5_000 } });
+    for (const externalId of ['stale-one', 'asked-first', 'asked-second']) emulator.seed({ externalId });
+    await whoami('stale-one').expect(200);
+    emulator.setLatency(40);
+    await sleep(60);
+    // then() sends a request now; supertest sends none until asked for its result.
+    const first = whoami('asked-first').expect(200).then(() => undefined);
+    await eventually(() => emulator.count('retrieve') === 2, 'the first lookup to hold the slot');
+    const second = whoami('asked-second').expect(200).then(() => undefined);
+    await eventually(() => middleware.stats().queue.queued === 1, 'the second lookup to queue');
+    expect((await whoami('stale-one').expect(200)).body.identity?.externalId).toBe('stale-one');
+    await eventually(() => middleware.stats().queue.queued === 2, 'the refresh to queue');
+
+    await Promise.all([first, second]);
+    await eventually(() => emulator.count('retrieve') === 4, 'the refresh');
+    expect(emulator.calls.slice(1).map((call) => decodeURIComponent(call.path.split('/').at(-1) ?? ''))).toEqual(['asked-first', 'asked-second', 'stale-one']);
+  });
+
   it('does not start after close(): the identity is still served, and orq is not called', async () => {
     const { whoami, emulator, middleware } = await startApp({ middleware: { cache: { freshMs: 50 } } });
     emulator.seed({ externalId: 'closed-stale' });

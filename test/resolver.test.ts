@@ -1,7 +1,7 @@
 // The failure table, row by row: what a request sees, how long it waits, and what orq receives, under each fault.
 import { LRUCache } from 'lru-cache';
 import { describe, expect, it } from 'vitest';
-import { createIdentityResolver, OrqApiError, OrqUnavailableError, type OrqIdentity, type OrqIdentityError } from '../src/index.js';
+import { createIdentityResolver, IdentityMismatchError, OrqApiError, OrqUnavailableError, type OrqIdentity, type OrqIdentityError } from '../src/index.js';
 import { connectionFor, eventually, orqClientFor, startApp, startEmulator, transports } from './helpers.js';
 
 const fast = { retries: 0, timeoutMs: 300, lookupTimeoutMs: 1_000 } as const;
@@ -424,6 +424,91 @@ describe('a lookup, step by step', () => {
     await whoami('in-time').expect(200);
     await new Promise((resolve) => setTimeout(resolve, 90));
     expect(errors.filter((error) => error instanceof OrqUnavailableError && error.reason === 'timeout')).toEqual([]);
+  });
+
+  it('a user whose lookup failed moments ago is refused at once with the same error, without a call or a new lookup', async () => {
+    const emulator = await startEmulator();
+    const errors: OrqIdentityError[] = [];
+    const resolver = createIdentityResolver({ ...connectionFor('fetch', emulator), retries: 0, onError: (error) => errors.push(error) });
+    emulator.inject({ kind: 'status', status: 500, times: 1 });
+    const failure = await resolver.resolve('remembered').catch((error: unknown) => error);
+    expect(failure).toMatchObject({ name: 'OrqUnavailableError', reason: 'failed', externalId: 'remembered' });
+
+    // orq would answer now, but the user failed less than failureMemoryMs (5 s) ago.
+    await expect(resolver.resolve('remembered')).rejects.toBe(failure);
+    await expect(resolver.resolve({ externalId: 'remembered' })).rejects.toBe(failure);
+    expect(emulator.count()).toBe(1);
+    expect(resolver.stats().lookups).toMatchObject({ started: 1, failed: 1 });
+    expect(errors).toHaveLength(1);
+    await resolver.close();
+  });
+
+  it('while the circuit is open, resolve() is refused at once as circuit-open: no lookup starts, none is counted as failed', async () => {
+    const emulator = await startEmulator();
+    const resolver = createIdentityResolver({
+      ...connectionFor('fetch', emulator), retries: 0, circuitBreaker: { failureThreshold: 1, cooldownMs: 60_000 }, onError: () => undefined,
+    });
+    emulator.inject({ kind: 'status', status: 503, times: 1 });
+    await expect(resolver.resolve('tripper')).rejects.toMatchObject({ reason: 'failed' });
+    expect(resolver.circuit).toBe('open');
+
+    await expect(resolver.resolve('during-outage')).rejects.toMatchObject({ name: 'OrqUnavailableError', reason: 'circuit-open', externalId: 'during-outage' });
+    expect(emulator.count()).toBe(1);
+    // A refused request is a cache miss, not a lookup: `lookups` counts what went to orq.
+    expect(resolver.stats()).toMatchObject({ cache: { misses: 2 }, lookups: { started: 1, failed: 1 } });
+    await resolver.close();
+  });
+
+  it('a lookup whose create was refused retrieves again ahead of the lookups of users who came after it', async () => {
+    // One connection slot: the retrieve that settles a lost race goes before newcomers' first calls, as the create did.
+    const { whoami, emulator, middleware } = await startApp({ emulator: { latencyMs: 40 }, middleware: { maxConcurrency: 1, retries: 0, timeoutMs: 5_000 } });
+    emulator.seed({ externalId: 'raced' });
+    // Another process registers the user between our retrieve and our create: orq answers 404, then refuses the create.
+    emulator.inject({ operation: 'retrieve', kind: 'status', status: 404, times: 1 });
+    // then() sends the request now; supertest sends none until asked for its result.
+    const raced = whoami('raced').expect(200).then((response) => response);
+    await eventually(() => emulator.count('create') === 1, 'the create to be under way');
+    const newcomers = [whoami('newcomer-1').expect(200).then(() => undefined)];
+    await eventually(() => middleware.stats().queue.queued === 1, 'the first newcomer to queue');
+    newcomers.push(whoami('newcomer-2').expect(200).then(() => undefined));
+    await eventually(() => middleware.stats().queue.queued === 2, 'the second newcomer to queue');
+
+    expect((await raced).body.identity?.externalId).toBe('raced');
+    await Promise.all(newcomers);
+    const user = (call: (typeof emulator.calls)[number]): string =>
+      call.operation === 'create' ? String((call.body as { external_id?: unknown }).external_id) : decodeURIComponent(call.path.split('/').at(-1) ?? '');
+    const calls = emulator.calls.map((call) => `${call.operation} ${user(call)} ${String(call.status)}`);
+    expect(calls.slice(0, 5)).toEqual(['retrieve raced 404', 'create raced 409', 'retrieve newcomer-1 404', 'retrieve raced 200', 'create newcomer-1 201']);
+    expect(calls.indexOf('retrieve raced 200')).toBeLessThan(calls.indexOf('retrieve newcomer-2 404'));
+  });
+
+  it("an identity orq creates for another external id is refused: never attached, never cached, reported as a mismatch", async () => {
+    const { whoami, emulator, errors, middleware } = await startApp({ middleware: { retries: 0 } });
+    const other = emulator.seed({ externalId: 'somebody-else' });
+    emulator.inject({ operation: 'create', kind: 'status', status: 201, body: other, times: 1 });
+    expect((await whoami('me').expect(200)).body.identity).toBeNull();
+    expect(middleware.resolver.cached('me')).toBeUndefined();
+    expect(middleware.resolver.cached('somebody-else')).toBeUndefined();
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(IdentityMismatchError);
+    expect(errors[0]).toMatchObject({ externalId: 'me' });
+  });
+
+  it('remembers failed users, and users orq answered 404 for, for at most as many users as the cache holds (cache.max)', async () => {
+    const emulator = await startEmulator();
+    const resolver = createIdentityResolver({ ...connectionFor('fetch', emulator), cache: { max: 2 }, retries: 0, onError: () => undefined });
+    // Three users orq answers 404 for, whose create then fails: each is remembered as failed and as absent.
+    emulator.inject({ operation: 'create', kind: 'status', status: 503, times: 3 });
+    for (const user of ['first', 'second', 'third']) await expect(resolver.resolve(user)).rejects.toMatchObject({ reason: 'failed' });
+    emulator.resetCalls();
+
+    // The third pushed the first out of both memories: it is looked up again, from the start.
+    await expect(resolver.resolve('first')).resolves.toMatchObject({ externalId: 'first' });
+    expect(emulator.calls.map((call) => `${call.operation} ${String(call.status)}`)).toEqual(['retrieve 404', 'create 201']);
+    // The third is still remembered: refused without a call.
+    await expect(resolver.resolve('third')).rejects.toMatchObject({ reason: 'failed' });
+    expect(emulator.count()).toBe(2);
+    await resolver.close();
   });
 
   it('isBackingOff: a user failed recently or any user with the circuit open, but never one whose lookup is under way', async () => {

@@ -1,9 +1,10 @@
 // Several middlewares in one process sharing one real Redis and one emulator: the resolver's flow through the shared store.
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
+import { LRUCache } from 'lru-cache';
 import request from 'supertest';
 import { afterEach, expect, it } from 'vitest';
-import { orqIdentity, SharedStoreError, type OrqIdentityError, type OrqIdentityMiddleware, type OrqIdentityOptions } from '../../src/index.js';
+import { orqIdentity, SharedStoreError, type OrqIdentity, type OrqIdentityError, type OrqIdentityMiddleware, type OrqIdentityOptions } from '../../src/index.js';
 import type { OrqEmulator } from '../../src/testing/index.js';
 import { eventually, startEmulator } from '../helpers.js';
 import { clientKinds, connectClient, describeRedis, startRedis, type RedisServer } from '../redis.js';
@@ -68,6 +69,36 @@ describeRedis('the resolver on a shared store', () => {
     const cold = await instance(emulator, redis, 1);
     expect((await cold.whoami('known').expect(200)).body.identity?.externalId).toBe('known');
     expect(emulator.count()).toBe(0);
+  });
+
+  it('an identity another instance fetched earlier is usable here only for what is left of its lifetime', async () => {
+    const { emulator, redis, members } = await fleet(1);
+    const ttl = 10_000;
+    const cache = new LRUCache<string, OrqIdentity>({ max: 10, ttl });
+    const here = await instance(emulator, redis, 1, { cache });
+    const asked = Date.now();
+    await members[0]?.whoami('fetched-there').expect(200);
+    const fetched = Date.now();
+    await sleep(100);
+    expect((await here.whoami('fetched-there').expect(200)).body.identity?.externalId).toBe('fetched-there');
+    expect(emulator.count('retrieve')).toBe(1);
+    // Usable for ttl from when orq answered the other instance (after `asked`, over 100 ms ago), not from now.
+    const remaining = cache.getRemainingTTL('fetched-there');
+    expect(Date.now() - fetched).toBeGreaterThanOrEqual(100);
+    expect(remaining).toBeLessThanOrEqual(ttl - 90);
+    expect(remaining).toBeGreaterThanOrEqual(ttl - (Date.now() - asked) - 5);
+  });
+
+  it('a request waiting on an instance whose lookup hangs still gets its identity: after half of lookupTimeoutMs its own instance looks the user up', async () => {
+    // The holder's lease lasts lookupTimeoutMs; waiting for it to lapse would outlast the waiting request's timeoutMs.
+    const { emulator, members } = await fleet(2, { retries: 0, lookupTimeoutMs: 2_000, timeoutMs: 1_500 });
+    const [holder, waiter] = members as [Instance, Instance];
+    emulator.inject({ operation: 'retrieve', kind: 'hang', times: 1 });
+    const held = holder.whoami('hung-there').expect(200).then((response) => response);
+    await eventually(() => emulator.count('retrieve') === 1, 'the holder\'s retrieve to hang');
+    expect((await waiter.whoami('hung-there').expect(200)).body.identity?.externalId).toBe('hung-there');
+    expect(emulator.calls.map((call) => `${call.operation} ${String(call.status)}`)).toEqual(['retrieve hang', 'retrieve 404', 'create 201']);
+    expect((await held).body.identity).toBeNull();
   });
 
   it('a stale identity is refreshed once per fleet, and the others take the answer from Redis', async () => {
