@@ -254,6 +254,7 @@ describeRedis('background work on a shared store', () => {
   }
 
   afterEach(async () => {
+    vi.useRealTimers();
     await Promise.all(closing.splice(0).map((middleware) => middleware.close({ timeoutMs: 1_000 })));
   });
   const closing: OrqIdentityMiddleware[] = [];
@@ -273,6 +274,87 @@ describeRedis('background work on a shared store', () => {
     expect((await cold.whoami('fleet-ada').expect(200)).body.identity?.displayName).toBe('New name');
     await sleep(30);
     expect(emulator.calls.map((call) => call.operation)).toEqual(['retrieve', 'update']);
+  });
+
+  it('a profile change two instances see while the first PATCH is under way is PATCHed once per fleet', async () => {
+    const emulator = await startEmulator();
+    const redis = await startRedis();
+    const options = { getUser: () => ({ externalId: 'fleet-max', displayName: 'New name' }), retries: 0, lookupTimeoutMs: 2_000 };
+    const first = await instance(emulator, redis, options);
+    closing.push(first.middleware);
+    const second = await instance(emulator, redis, options);
+    closing.push(second.middleware);
+    emulator.seed({ externalId: 'fleet-max', displayName: 'Old name' });
+    // The first instance's PATCH gets no answer (it ends at lookupTimeoutMs): the store keeps the old profile meanwhile.
+    emulator.inject({ operation: 'update', kind: 'hang', times: 1 });
+    await first.whoami('fleet-max').expect(200);
+    await eventually(() => emulator.count('update') === 1, 'the first instance\'s PATCH');
+    // Its lease, under the key the README lists, left to expire.
+    expect(await redis.command('KEYS', '*fleet-max}:sync')).toContain('fleet-max}:sync');
+    expect((await second.whoami('fleet-max').expect(200)).body.identity?.displayName).toBe('Old name');
+    await eventually(() => second.middleware.stats().backgroundTasks === 0, 'the second instance\'s profile sync');
+    expect(emulator.count('update')).toBe(1);
+  });
+
+  it('an answer in the store as old as the refresh interval is due: the instance refreshes it from orq instead', async () => {
+    // Only Date is faked, and frozen: the answer's age is exact, while sockets and timers run as usual.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const emulator = await startEmulator();
+    const redis = await startRedis();
+    const first = await instance(emulator, redis, { cache: { freshMs: 1_000 } });
+    closing.push(first.middleware);
+    const second = await instance(emulator, redis, { cache: { freshMs: 1_000 } });
+    closing.push(second.middleware);
+    emulator.seed({ externalId: 'fleet-due' });
+    const answered = Date.now();
+    await first.whoami('fleet-due').expect(200);
+    await second.whoami('fleet-due').expect(200);
+    expect(emulator.count('retrieve')).toBe(1);
+    // Taking it would make the identity due again at once, and every request would read it from the store again.
+    vi.setSystemTime(answered + 1_000);
+    await second.whoami('fleet-due').expect(200);
+    await eventually(() => emulator.count('retrieve') === 2 && second.middleware.stats().backgroundTasks === 0, 'the refresh from orq');
+  });
+
+  it('an instance that finds another refreshing takes its answer from the store one refresh interval later (when under 2 s), not on every request before', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const emulator = await startEmulator();
+    const redis = await startRedis();
+    const first = await instance(emulator, redis, { metrics: { refreshMs: 500 } });
+    closing.push(first.middleware);
+    const second = await instance(emulator, redis, { metrics: { refreshMs: 500 } });
+    closing.push(second.middleware);
+    emulator.seed({ externalId: 'fleet-joe' });
+    emulator.setUsage('fleet-joe', { totalCost: 1, totalTokens: 1, totalRequests: 1, errorRate: 0 });
+    const start = Date.now();
+    await first.whoami('fleet-joe').expect(200);
+    await second.whoami('fleet-joe').expect(200);
+    expect(emulator.count('retrieve')).toBe(1);
+    const cost = (member: typeof first) => member.middleware.resolver.cached('fleet-joe')?.metrics?.totalCost;
+
+    emulator.setUsage('fleet-joe', { totalCost: 9, totalTokens: 9, totalRequests: 9, errorRate: 0 });
+    // orq is slow to answer the first instance's refresh, which holds the refresh lease meanwhile.
+    emulator.inject({ operation: 'retrieve', kind: 'latency', ms: 1_000, times: 1 });
+    vi.setSystemTime(start + 500);
+    await first.whoami('fleet-joe').expect(200);
+    await eventually(() => emulator.count('retrieve') === 2, 'the first instance\'s refresh');
+    await second.whoami('fleet-joe').expect(200);
+    await eventually(() => second.middleware.stats().backgroundTasks === 0, 'the second instance to find the lease taken');
+    expect(first.middleware.stats().backgroundTasks).toBe(1);
+    // orq answers the first instance 100 ms later.
+    vi.setSystemTime(start + 600);
+    await eventually(() => first.middleware.stats().backgroundTasks === 0 && cost(first) === 9, 'the first instance\'s answer');
+
+    // Until its recheck the second instance does not look in the store again: it serves the identity it has.
+    await second.whoami('fleet-joe').expect(200);
+    await eventually(() => second.middleware.stats().backgroundTasks === 0, 'any work of the second instance');
+    expect(cost(second)).toBe(1);
+    // Its recheck, 500 ms after it found the lease taken, takes the first instance's answer, without a call.
+    vi.setSystemTime(start + 1_000);
+    await second.whoami('fleet-joe').expect(200);
+    await eventually(() => second.middleware.stats().backgroundTasks === 0, 'the recheck');
+    expect(cost(second)).toBe(9);
+    expect(emulator.count('retrieve')).toBe(2);
   });
 
   it('an answer another instance refreshed earlier is usable here only for what is left of its lifetime', async () => {
