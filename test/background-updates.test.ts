@@ -3,7 +3,7 @@ import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { LRUCache } from 'lru-cache';
 import request from 'supertest';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { IdentityMismatchError, orqIdentity, type OrqIdentity, type OrqIdentityMiddleware, type OrqIdentityOptions, type OrqUser } from '../src/index.js';
 import type { OrqEmulator } from '../src/testing/index.js';
 import { eventually, startApp, startEmulator } from './helpers.js';
@@ -112,6 +112,28 @@ describe('background refresh of a stale identity', () => {
   });
 });
 
+describe('the refresh interval', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('an identity is fresh for exactly freshMs: the first request freshMs after orq answered starts the refresh', async () => {
+    // Only Date is faked, and frozen: the age of the answer is exact, while sockets and timers run as usual.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const { whoami, emulator, middleware } = await startApp({ middleware: { cache: { freshMs: 1_000 } } });
+    emulator.seed({ externalId: 'on-the-dot' });
+    const answered = Date.now();
+    await whoami('on-the-dot').expect(200);
+    vi.setSystemTime(answered + 999);
+    await whoami('on-the-dot').expect(200);
+    expect(middleware.stats().backgroundTasks).toBe(0);
+    vi.setSystemTime(answered + 1_000);
+    await whoami('on-the-dot').expect(200);
+    vi.useRealTimers();
+    await eventually(() => emulator.count('retrieve') === 2, 'the refresh');
+  });
+});
+
 describe('an identity the app put in its own LRUCache', () => {
   it('is fresh for freshMs from first sight, then refreshed in the background', async () => {
     const cache = new LRUCache<string, OrqIdentity>({ max: 10, ttl: 60_000 });
@@ -163,14 +185,62 @@ describe('profile sync', () => {
   });
 
   it('keeps the cache lifetime of the identity it replaces: a PATCH does not make an entry usable for longer', async () => {
-    const cache = new LRUCache<string, OrqIdentity>({ max: 10, ttl: 60_000 });
+    // The cache's own clock (lru-cache's `perf`; above 0, which lru-cache reads as "no start time").
+    const clock = { now: () => 100_000 };
+    const cache = new LRUCache<string, OrqIdentity>({ max: 10, ttl: 60_000, perf: clock });
     const { app, emulator, middleware } = await startApp({ middleware: { cache, getUser: (req) => profiles[req.header('x-user') ?? ''] } });
+    // It moves on 5 s when orq gets the PATCH: the entry is 5 s old when the answer lands, whatever the machine's speed.
+    clock.now = () => (emulator.count('update') === 0 ? 100_000 : 105_000);
     emulator.seed({ externalId: 'evicted', displayName: 'Old name' });
-    emulator.inject({ operation: 'update', kind: 'latency', ms: 100 });
     await request(app).get('/whoami').set('x-user', 'evicted').expect(200);
-    const before = cache.getRemainingTTL('evicted');
     await eventually(() => cache.get('evicted')?.displayName === 'New name' && middleware.stats().backgroundTasks === 0, 'the PATCH to land');
-    expect(cache.getRemainingTTL('evicted')).toBeLessThanOrEqual(before);
+    expect(cache.getRemainingTTL('evicted')).toBeLessThanOrEqual(55_000);
+  });
+
+  it('does not cache a PATCH answer that is another user\'s identity: this user keeps its own', async () => {
+    const { app, emulator, middleware } = await startApp({ middleware: { getUser: (req) => profiles[req.header('x-user') ?? ''] } });
+    const mine = emulator.seed({ externalId: 'metered', displayName: 'Old name' });
+    emulator.inject({ operation: 'update', kind: 'status', status: 200, body: { _id: 'contact_someone_else', external_id: 'someone-else', display_name: 'New name' }, times: 1 });
+    await request(app).get('/whoami').set('x-user', 'metered').expect(200);
+    await eventually(() => emulator.count('update') === 1 && middleware.stats().backgroundTasks === 0, 'the PATCH to be answered');
+    expect(middleware.resolver.cached('metered')).toMatchObject({ id: mine._id, externalId: 'metered', displayName: 'Old name' });
+    expect((await request(app).get('/whoami').set('x-user', 'metered').expect(200)).body.identity).toMatchObject({ id: mine._id, externalId: 'metered' });
+  });
+
+  it('takes the metrics a PATCH answer carries over the cached ones', async () => {
+    const { app, emulator, middleware } = await startApp({ middleware: { metrics: true, getUser: (req) => profiles[req.header('x-user') ?? ''] } });
+    const seeded = emulator.seed({ externalId: 'metered', displayName: 'Old name' });
+    emulator.setUsage('metered', { totalCost: 2.5, totalTokens: 1_000, totalRequests: 10, errorRate: 0 });
+    const metrics = { total_cost: 4, total_tokens: 2_000, total_requests: 20, error_rate: 0 };
+    emulator.inject({ operation: 'update', kind: 'status', status: 200, body: { _id: seeded._id, external_id: 'metered', display_name: 'New name', metrics }, times: 1 });
+    await request(app).get('/whoami').set('x-user', 'metered').expect(200);
+    await eventually(() => middleware.resolver.cached('metered')?.displayName === 'New name', 'the PATCH');
+    expect(middleware.resolver.cached('metered')?.metrics).toMatchObject({ totalCost: 4, totalRequests: 20 });
+  });
+
+  it('waits behind the lookups new users are waiting for, in the order the calls queued', async () => {
+    const { app, emulator, middleware } = await startApp({
+      middleware: { maxConcurrency: 1, getUser: (req) => profiles[req.header('x-user') ?? ''] ?? { externalId: req.header('x-user') ?? '' } },
+    });
+    emulator.seed({ externalId: 'metered', displayName: 'Old name' });
+    emulator.seed({ externalId: 'waiting-1' });
+    emulator.seed({ externalId: 'waiting-2' });
+    // The first user's retrieve holds the only slot while two new users' retrieves queue behind it.
+    emulator.inject({ operation: 'retrieve', kind: 'latency', ms: 1_000, times: 1 });
+    const first = request(app).get('/whoami').set('x-user', 'metered').expect(200);
+    const requests = [first.then(() => undefined)];
+    await eventually(() => emulator.count('retrieve') === 1, 'the first retrieve');
+    requests.push(request(app).get('/whoami').set('x-user', 'waiting-1').expect(200).then(() => undefined));
+    await eventually(() => middleware.stats().queue.queued === 1, 'the first new user to queue');
+    requests.push(request(app).get('/whoami').set('x-user', 'waiting-2').expect(200).then(() => undefined));
+    await eventually(() => middleware.stats().queue.queued === 2, 'the second new user to queue');
+    expect(emulator.count('retrieve')).toBe(1);
+    await Promise.all(requests);
+    await eventually(() => emulator.count('update') === 1 && middleware.stats().backgroundTasks === 0, 'the PATCH');
+    // The PATCH, asked for when the first retrieve was answered, goes after both queued retrieves.
+    expect(emulator.calls.map((call) => `${call.operation} ${decodeURIComponent(call.path.split('/').at(-1) ?? '')}`)).toEqual([
+      'retrieve metered', 'retrieve waiting-1', 'retrieve waiting-2', 'update metered',
+    ]);
   });
 
   it('does not put back an identity the cache dropped while the PATCH was under way', async () => {
@@ -203,6 +273,7 @@ describeRedis('background work on a shared store', () => {
   }
 
   afterEach(async () => {
+    vi.useRealTimers();
     await Promise.all(closing.splice(0).map((middleware) => middleware.close({ timeoutMs: 1_000 })));
   });
   const closing: OrqIdentityMiddleware[] = [];
@@ -222,6 +293,87 @@ describeRedis('background work on a shared store', () => {
     expect((await cold.whoami('fleet-ada').expect(200)).body.identity?.displayName).toBe('New name');
     await sleep(30);
     expect(emulator.calls.map((call) => call.operation)).toEqual(['retrieve', 'update']);
+  });
+
+  it('a profile change two instances see while the first PATCH is under way is PATCHed once per fleet', async () => {
+    const emulator = await startEmulator();
+    const redis = await startRedis();
+    const options = { getUser: () => ({ externalId: 'fleet-max', displayName: 'New name' }), retries: 0, lookupTimeoutMs: 2_000 };
+    const first = await instance(emulator, redis, options);
+    closing.push(first.middleware);
+    const second = await instance(emulator, redis, options);
+    closing.push(second.middleware);
+    emulator.seed({ externalId: 'fleet-max', displayName: 'Old name' });
+    // The first instance's PATCH gets no answer (it ends at lookupTimeoutMs): the store keeps the old profile meanwhile.
+    emulator.inject({ operation: 'update', kind: 'hang', times: 1 });
+    await first.whoami('fleet-max').expect(200);
+    await eventually(() => emulator.count('update') === 1, 'the first instance\'s PATCH');
+    // Its lease, under the key the README lists, left to expire.
+    expect(await redis.command('KEYS', '*fleet-max}:sync')).toContain('fleet-max}:sync');
+    expect((await second.whoami('fleet-max').expect(200)).body.identity?.displayName).toBe('Old name');
+    await eventually(() => second.middleware.stats().backgroundTasks === 0, 'the second instance\'s profile sync');
+    expect(emulator.count('update')).toBe(1);
+  });
+
+  it('an answer in the store as old as the refresh interval is due: the instance refreshes it from orq instead', async () => {
+    // Only Date is faked, and frozen: the answer's age is exact, while sockets and timers run as usual.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const emulator = await startEmulator();
+    const redis = await startRedis();
+    const first = await instance(emulator, redis, { cache: { freshMs: 1_000 } });
+    closing.push(first.middleware);
+    const second = await instance(emulator, redis, { cache: { freshMs: 1_000 } });
+    closing.push(second.middleware);
+    emulator.seed({ externalId: 'fleet-due' });
+    const answered = Date.now();
+    await first.whoami('fleet-due').expect(200);
+    await second.whoami('fleet-due').expect(200);
+    expect(emulator.count('retrieve')).toBe(1);
+    // Taking it would make the identity due again at once, and every request would read it from the store again.
+    vi.setSystemTime(answered + 1_000);
+    await second.whoami('fleet-due').expect(200);
+    await eventually(() => emulator.count('retrieve') === 2 && second.middleware.stats().backgroundTasks === 0, 'the refresh from orq');
+  });
+
+  it('an instance that finds another refreshing takes its answer from the store one refresh interval later (when under 2 s), not on every request before', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const emulator = await startEmulator();
+    const redis = await startRedis();
+    const first = await instance(emulator, redis, { metrics: { refreshMs: 500 } });
+    closing.push(first.middleware);
+    const second = await instance(emulator, redis, { metrics: { refreshMs: 500 } });
+    closing.push(second.middleware);
+    emulator.seed({ externalId: 'fleet-joe' });
+    emulator.setUsage('fleet-joe', { totalCost: 1, totalTokens: 1, totalRequests: 1, errorRate: 0 });
+    const start = Date.now();
+    await first.whoami('fleet-joe').expect(200);
+    await second.whoami('fleet-joe').expect(200);
+    expect(emulator.count('retrieve')).toBe(1);
+    const cost = (member: typeof first) => member.middleware.resolver.cached('fleet-joe')?.metrics?.totalCost;
+
+    emulator.setUsage('fleet-joe', { totalCost: 9, totalTokens: 9, totalRequests: 9, errorRate: 0 });
+    // orq is slow to answer the first instance's refresh, which holds the refresh lease meanwhile.
+    emulator.inject({ operation: 'retrieve', kind: 'latency', ms: 1_000, times: 1 });
+    vi.setSystemTime(start + 500);
+    await first.whoami('fleet-joe').expect(200);
+    await eventually(() => emulator.count('retrieve') === 2, 'the first instance\'s refresh');
+    await second.whoami('fleet-joe').expect(200);
+    await eventually(() => second.middleware.stats().backgroundTasks === 0, 'the second instance to find the lease taken');
+    expect(first.middleware.stats().backgroundTasks).toBe(1);
+    // orq answers the first instance 100 ms later.
+    vi.setSystemTime(start + 600);
+    await eventually(() => first.middleware.stats().backgroundTasks === 0 && cost(first) === 9, 'the first instance\'s answer');
+
+    // Until its recheck the second instance does not look in the store again: it serves the identity it has.
+    await second.whoami('fleet-joe').expect(200);
+    await eventually(() => second.middleware.stats().backgroundTasks === 0, 'any work of the second instance');
+    expect(cost(second)).toBe(1);
+    // Its recheck, 500 ms after it found the lease taken, takes the first instance's answer, without a call.
+    vi.setSystemTime(start + 1_000);
+    await second.whoami('fleet-joe').expect(200);
+    await eventually(() => second.middleware.stats().backgroundTasks === 0, 'the recheck');
+    expect(cost(second)).toBe(9);
+    expect(emulator.count('retrieve')).toBe(2);
   });
 
   it('an answer another instance refreshed earlier is usable here only for what is left of its lifetime', async () => {

@@ -94,11 +94,14 @@ export async function startApp(
   return { emulator, app, middleware, errors, whoami: (user) => (user === undefined ? request(app).get('/whoami') : request(app).get('/whoami').set('x-user', user)) };
 }
 
-/** Waits until `condition` holds, polling; fails the test with `what` if it never does. */
+/**
+ * Waits until `condition` holds, polling; fails the test with `what` if it never does. Timed on the monotonic
+ * clock, so it also times out in a test that freezes Date (`vi.useFakeTimers({ toFake: ['Date'] })`).
+ */
 export async function eventually(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const started = Date.now();
+  const started = performance.now();
   while (!condition()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
