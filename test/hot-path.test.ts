@@ -1,7 +1,7 @@
 // Regression guard for the hot path (not a timing test): a cached user costs no orq call, no promise and no await.
-import { createHook } from 'node:async_hooks';
 import type { NextFunction, Request, Response } from 'express';
 import { describe, expect, it, vi } from 'vitest';
+import { resourcesCreatedBy } from './async-resources.js';
 import { currentOrqIdentity, type OrqIdentity, type OrqIdentityMiddleware } from '../src/index.js';
 import { expressVersions, startApp } from './helpers.js';
 
@@ -11,22 +11,6 @@ function fakeReq(id: string): Request {
 
 const fakeRes = {} as Response;
 
-/** Counts promises created while `fn` runs synchronously. */
-function promisesCreatedBy(fn: () => void): number {
-  let created = 0;
-  const hook = createHook({
-    init(_asyncId, type) {
-      if (type === 'PROMISE') created++;
-    },
-  });
-  hook.enable();
-  try {
-    fn();
-  } finally {
-    hook.disable();
-  }
-  return created;
-}
 
 /** Calls the middleware for `id` and records whether `next` ran before it returned, and what it saw. */
 function callMiddleware(middleware: OrqIdentityMiddleware, id: string) {
@@ -96,18 +80,18 @@ describe.each([
 
   it('creates no promise on a hit (and the counter does see the promises of a miss)', async () => {
     const { middleware } = await warmed('promise-user');
-    const hit = promisesCreatedBy(() => {
+    const hit = resourcesCreatedBy('PROMISE', () => {
       callMiddleware(middleware, 'promise-user');
     });
     expect(hit).toBe(0);
 
     // The same counter around calls that do make promises: proves it would catch one on the hit path.
-    const resolveHit = promisesCreatedBy(() => {
+    const resolveHit = resourcesCreatedBy('PROMISE', () => {
       void middleware.resolver.resolve('promise-user', fakeReq('promise-user'));
     });
     expect(resolveHit).toBeGreaterThan(0);
     let miss: ReturnType<typeof callMiddleware> | undefined;
-    const missPromises = promisesCreatedBy(() => {
+    const missPromises = resourcesCreatedBy('PROMISE', () => {
       miss = callMiddleware(middleware, 'not-cached-yet');
     });
     expect(missPromises).toBeGreaterThan(0);
@@ -125,7 +109,7 @@ describe('an open circuit, called in-process', () => {
     const reported = errors.length;
 
     let call: ReturnType<typeof callMiddleware> | undefined;
-    const created = promisesCreatedBy(() => {
+    const created = resourcesCreatedBy('PROMISE', () => {
       call = callMiddleware(middleware, 'new-during-outage');
     });
     expect(created).toBe(0);

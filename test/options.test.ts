@@ -1,8 +1,8 @@
 // Start-up checks of every option: a wrong value is refused at creation with a message that names the option,
 // shows what was received and says what to pass; values at the edge of what is allowed are taken.
-import { createHook } from 'node:async_hooks';
 import { LRUCache } from 'lru-cache';
 import { afterEach, describe, expect, it } from 'vitest';
+import { resourcesCreatedBy } from './async-resources.js';
 import { createIdentityResolver, type IdentityResolverOptions, type OrqIdentity } from '../src/index.js';
 import { captureWarnings, eventually, orqClientFor, startApp, startEmulator } from './helpers.js';
 import { connectClient, describeRedis, startRedis } from './redis.js';
@@ -223,23 +223,6 @@ describe('the old cache.ttl', () => {
 });
 
 describe('the cache it builds', () => {
-  /** Counts the timers created while `fn` runs synchronously. */
-  function timersCreatedBy(fn: () => void): number {
-    let created = 0;
-    const hook = createHook({
-      init(_asyncId, type) {
-        if (type === 'Timeout') created++;
-      },
-    });
-    hook.enable();
-    try {
-      fn();
-    } finally {
-      hook.disable();
-    }
-    return created;
-  }
-
   it('does not re-read the clock, arming a timer, on every hit: at most once a second with the default lifetime', async () => {
     const emulator = await startEmulator();
     emulator.seed({ externalId: 'often' });
@@ -249,7 +232,7 @@ describe('the cache it builds', () => {
     let timers = 0;
     for (let hit = 0; hit < 10; hit++) {
       await sleep(5);
-      timers += timersCreatedBy(() => expect(resolver.cached('often')?.externalId).toBe('often'));
+      timers += resourcesCreatedBy('Timeout', () => expect(resolver.cached('often')?.externalId).toBe('often'));
     }
     expect(timers).toBeLessThanOrEqual(2);
   });
