@@ -72,7 +72,8 @@ export class BackgroundUpdates<TContext> {
       // One PATCH per fleet: the lease is left to expire, so instances that read the pre-PATCH answer meanwhile skip it.
       if (store !== undefined && (await store.acquireLease(externalId, 'sync', lookupTimeoutMs)) === undefined) return;
       const updated = await policy.call('update', externalId, Date.now() + lookupTimeoutMs, (options) =>
-        api.update(externalId, changes, options), context, false, 'sync',
+        // By the orq id this answer came with: PATCH by external id would reach another identity whose orq id it is.
+        api.update(identity, changes, options), context, false, 'sync',
       );
       const kept = this.replaceCached(externalId, updated, identity.metrics);
       if (kept !== undefined) void store?.writeIdentity({ identity: kept, fetchedAt: Date.now() }, this.deps.staleMs);

@@ -13,7 +13,11 @@ export interface IdentityApi {
   /** undefined when orq answers 404. */
   retrieve(externalId: string, options: CallOptions & { includeMetrics?: boolean }): Promise<OrqIdentity | undefined>;
   create(user: OrqUser, options: CallOptions): Promise<OrqIdentity>;
-  update(externalId: string, changes: Pick<OrqUser, ProfileField>, options: CallOptions): Promise<OrqIdentity>;
+  /**
+   * PATCHes by orq's id of the identity, never by external id: orq reads the path as an orq id first, so an external
+   * id that is another identity's `contact_…` id would change that identity. `externalId` names the user in errors.
+   */
+  update(identity: Pick<OrqIdentity, 'id' | 'externalId'>, changes: Pick<OrqUser, ProfileField>, options: CallOptions): Promise<OrqIdentity>;
 }
 
 // The SDK retries on its own only when told to; we own retries (inside our deadlines), so say so explicitly.
@@ -44,10 +48,10 @@ export function createIdentityApi(client: OrqClient): IdentityApi {
         return identityFromRejected(error, 'create', user.externalId);
       }
     },
-    async update(externalId, changes, { timeoutMs }) {
+    async update({ id, externalId }, changes, { timeoutMs }) {
       try {
         const answer = await client.identities.update(
-          { id: externalId, updateIdentityRequest: changes },
+          { id, updateIdentityRequest: changes },
           { timeoutMs, retries: noRetries },
         );
         return identityFrom(answer, 'update', externalId);

@@ -6,7 +6,7 @@ import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { IdentityMismatchError, orqIdentity, type OrqIdentity, type OrqIdentityMiddleware, type OrqIdentityOptions, type OrqUser } from '../src/index.js';
 import type { OrqEmulator } from '../src/testing/index.js';
-import { eventually, startApp, startEmulator } from './helpers.js';
+import { connectionFor, eventually, startApp, startEmulator, transports } from './helpers.js';
 import { connectClient, describeRedis, startRedis, type RedisServer } from './redis.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -222,7 +222,7 @@ describe('profile sync', () => {
     const { app, emulator, middleware } = await startApp({
       middleware: { maxConcurrency: 1, getUser: (req) => profiles[req.header('x-user') ?? ''] ?? { externalId: req.header('x-user') ?? '' } },
     });
-    emulator.seed({ externalId: 'metered', displayName: 'Old name' });
+    const metered = emulator.seed({ externalId: 'metered', displayName: 'Old name' });
     emulator.seed({ externalId: 'waiting-1' });
     emulator.seed({ externalId: 'waiting-2' });
     // The first user's retrieve holds the only slot while two new users' retrieves queue behind it.
@@ -237,9 +237,9 @@ describe('profile sync', () => {
     expect(emulator.count('retrieve')).toBe(1);
     await Promise.all(requests);
     await eventually(() => emulator.count('update') === 1 && middleware.stats().backgroundTasks === 0, 'the PATCH');
-    // The PATCH, asked for when the first retrieve was answered, goes after both queued retrieves.
+    // The PATCH, asked for when the first retrieve was answered, goes after both queued retrieves (by orq id).
     expect(emulator.calls.map((call) => `${call.operation} ${decodeURIComponent(call.path.split('/').at(-1) ?? '')}`)).toEqual([
-      'retrieve metered', 'retrieve waiting-1', 'retrieve waiting-2', 'update metered',
+      'retrieve metered', 'retrieve waiting-1', 'retrieve waiting-2', `update ${metered._id}`,
     ]);
   });
 
@@ -293,6 +293,29 @@ describeRedis('background work on a shared store', () => {
     expect((await cold.whoami('fleet-ada').expect(200)).body.identity?.displayName).toBe('New name');
     await sleep(30);
     expect(emulator.calls.map((call) => call.operation)).toEqual(['retrieve', 'update']);
+  });
+
+  it.each(transports)('a profile change of a user whose external id is another identity\'s orq id is PATCHed onto this user\'s identity, never the other (%s)', async (transport) => {
+    const emulator = await startEmulator();
+    const redis = await startRedis();
+    const other = emulator.seed({ externalId: 'someone-else', displayName: 'Someone' });
+    // An app whose users pick their own ids: this one picked the other identity's orq id, which orq reads as an orq id first.
+    const registering = await instance(emulator, redis, { ...connectionFor(transport, emulator), getUser: () => ({ externalId: other._id, displayName: 'Mallory' }) });
+    closing.push(registering.middleware);
+    const mine = (await registering.whoami(other._id).expect(200)).body.identity as OrqIdentity;
+    expect(mine).toMatchObject({ externalId: other._id, displayName: 'Mallory' });
+    expect(mine.id).not.toBe(other._id);
+
+    // Another instance takes the identity from the store and sees the new name: the profile sync.
+    const renaming = await instance(emulator, redis, { ...connectionFor(transport, emulator), getUser: () => ({ externalId: other._id, displayName: 'Mallory renamed' }) });
+    closing.push(renaming.middleware);
+    await renaming.whoami(other._id).expect(200);
+    await eventually(() => emulator.count('update') === 1 && renaming.middleware.stats().backgroundTasks === 0, 'the PATCH');
+    const byId = (id: string) => emulator.identities().find((identity) => identity._id === id);
+    expect(byId(other._id)).toMatchObject({ external_id: 'someone-else', display_name: 'Someone' });
+    expect(byId(mine.id)).toMatchObject({ external_id: other._id, display_name: 'Mallory renamed' });
+    expect(emulator.calls.find((call) => call.operation === 'update')?.path).toBe(`/v2/identities/${mine.id}`);
+    expect(renaming.middleware.resolver.cached(other._id)).toMatchObject({ id: mine.id, displayName: 'Mallory renamed' });
   });
 
   it('a profile change two instances see while the first PATCH is under way is PATCHed once per fleet', async () => {

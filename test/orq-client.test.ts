@@ -138,9 +138,12 @@ describe.each(shapes)('createIdentityApi on the %s shape', (shape) => {
     const created = await api.create({ externalId: 'api-user', email: 'a@example.com' }, { timeoutMs: 1_000 });
     expect(created).toMatchObject({ externalId: 'api-user', email: 'a@example.com', id: expect.stringMatching(/^contact_/) });
     expect(await api.retrieve('api-user', { timeoutMs: 1_000 })).toMatchObject({ id: created.id });
-    const updated = await api.update('api-user', { displayName: 'Api', tags: ['x'] }, { timeoutMs: 1_000 });
+    const updated = await api.update(created, { displayName: 'Api', tags: ['x'] }, { timeoutMs: 1_000 });
     expect(updated).toMatchObject({ id: created.id, displayName: 'Api', tags: ['x'], email: 'a@example.com' });
-    expect(emulator.calls.find((call) => call.operation === 'update')?.body).toEqual({ display_name: 'Api', tags: ['x'] });
+    const update = emulator.calls.find((call) => call.operation === 'update');
+    // By orq's id, never the external id (which orq would read as an orq id first).
+    expect(update?.path).toBe(`/v2/identities/${created.id}`);
+    expect(update?.body).toEqual({ display_name: 'Api', tags: ['x'] });
   });
 
   it('reads metrics when asked for them', async () => {
@@ -181,13 +184,13 @@ function retryingClientFor(emulator: { apiKey: string; url: string }): Orq {
 describe('createIdentityApi: per-call options and messages', () => {
   it.each(['retrieve', 'create', 'update'] as const)('%s goes exactly once, even on a client configured to retry', async (operation) => {
     const emulator = await startEmulator();
-    emulator.seed({ externalId: 'once' });
+    const once = emulator.seed({ externalId: 'once' });
     const api = createIdentityApi(retryingClientFor(emulator));
     emulator.inject({ operation, kind: 'status', status: 503, times: 1 });
     const call = {
       retrieve: () => api.retrieve('once', { timeoutMs: 1_000 }),
       create: () => api.create({ externalId: 'fresh' }, { timeoutMs: 1_000 }),
-      update: () => api.update('once', { displayName: 'Once' }, { timeoutMs: 1_000 }),
+      update: () => api.update({ id: once._id, externalId: 'once' }, { displayName: 'Once' }, { timeoutMs: 1_000 }),
     }[operation];
     await expect(call()).rejects.toMatchObject({ kind: 'http', statusCode: 503, operation });
     expect(emulator.count(operation)).toBe(1);
@@ -195,13 +198,13 @@ describe('createIdentityApi: per-call options and messages', () => {
 
   it.each(['create', 'update'] as const)('%s keeps the deadline it was given', async (operation) => {
     const emulator = await startEmulator();
-    emulator.seed({ externalId: 'slow' });
+    const slow = emulator.seed({ externalId: 'slow' });
     const api = createIdentityApi(orqClientFor(emulator));
     emulator.inject({ operation, kind: 'latency', ms: 1_500, times: 1 });
     const started = Date.now();
     const call = operation === 'create'
       ? api.create({ externalId: 'slow-new' }, { timeoutMs: 100 })
-      : api.update('slow', { displayName: 'Slow' }, { timeoutMs: 100 });
+      : api.update({ id: slow._id, externalId: 'slow' }, { displayName: 'Slow' }, { timeoutMs: 100 });
     await expect(call).rejects.toMatchObject({ kind: 'timeout', operation });
     expect(Date.now() - started).toBeLessThan(1_400);
   });
@@ -368,7 +371,7 @@ describe('createIdentityApi: failures that are not Errors', () => {
     ['socket closed', 'socket closed'],
     [42, '42'],
   ])('an app\'s own client that rejects with %j: an OrqApiError that quotes it', async (value, quoted) => {
-    const error = await failureOf(createIdentityApi(clientRejectingWith(value)).update('u', { email: 'u@example.com' }, { timeoutMs: 1_000 }));
+    const error = await failureOf(createIdentityApi(clientRejectingWith(value)).update({ id: 'contact_u', externalId: 'u' }, { email: 'u@example.com' }, { timeoutMs: 1_000 }));
     expect(error).toMatchObject({
       name: 'OrqApiError', kind: 'network', operation: 'update', externalId: 'u', statusCode: undefined,
       message: `orq update of user "u" could not reach orq (Error: ${quoted}).`,

@@ -103,8 +103,9 @@ export function createFetchIdentityApi({ apiKey, serverURL = defaultServerURL }:
       const body = JSON.stringify({ external_id: user.externalId, ...wireProfile(user) });
       return (await call('create', user.externalId, () => collection, { method: 'POST', body }, timeoutMs)) as OrqIdentity;
     },
-    async update(externalId, changes, { timeoutMs }) {
-      const url = () => `${collection}/${encodeURIComponent(externalId)}`;
+    async update({ id, externalId }, changes, { timeoutMs }) {
+      // By orq's id (see IdentityApi.update); errors still name the user by external id.
+      const url = () => `${collection}/${encodeURIComponent(id)}`;
       const body = JSON.stringify(wireProfile(changes));
       return (await call('update', externalId, url, { method: 'PATCH', body }, timeoutMs)) as OrqIdentity;
     },

@@ -35,13 +35,14 @@ describe.each(transports)('the %s transport', (transport) => {
       const created = await api.create({ externalId: 'api-user', email: 'a@example.com', metadata: { plan: 'pro' } }, second);
       expect(created).toMatchObject({ externalId: 'api-user', email: 'a@example.com', metadata: { plan: 'pro' }, id: expect.stringMatching(/^contact_/) });
       expect(await api.retrieve('api-user', second)).toMatchObject({ id: created.id });
-      const updated = await api.update('api-user', { displayName: 'Api', avatarUrl: 'https://example.com/a.png', tags: ['x'] }, second);
+      const updated = await api.update(created, { displayName: 'Api', avatarUrl: 'https://example.com/a.png', tags: ['x'] }, second);
       expect(updated).toMatchObject({ id: created.id, displayName: 'Api', tags: ['x'], email: 'a@example.com' });
       expect(emulator.calls.map((call) => `${call.method} ${call.path} ${call.status}`)).toEqual([
         'GET /v2/identities/nobody 404',
         'POST /v2/identities 201',
         'GET /v2/identities/api-user 200',
-        'PATCH /v2/identities/api-user 200',
+        // By orq's id, never the external id (which orq would read as an orq id first).
+        `PATCH /v2/identities/${created.id} 200`,
       ]);
       expect(emulator.calls[1]?.body).toEqual({ external_id: 'api-user', email: 'a@example.com', metadata: { plan: 'pro' } });
       expect(emulator.calls[3]?.body).toEqual({ display_name: 'Api', avatar_url: 'https://example.com/a.png', tags: ['x'] });
@@ -52,8 +53,8 @@ describe.each(transports)('the %s transport', (transport) => {
       const emulator = await startEmulator({ shape });
       const api = apiFor(transport, emulator);
       await api.retrieve('nobody', second);
-      await api.create({ externalId: 'typed' }, second);
-      await api.update('typed', { email: 't@example.com' }, second);
+      const typed = await api.create({ externalId: 'typed' }, second);
+      await api.update(typed, { email: 't@example.com' }, second);
       expect(emulator.calls.map((call) => [call.method, call.headers.accept, call.headers['content-type']])).toEqual([
         ['GET', 'application/json', undefined],
         ['POST', 'application/json', 'application/json'],
@@ -71,6 +72,17 @@ describe.each(transports)('the %s transport', (transport) => {
       expect(identity?.metrics).toEqual({ totalCost: 1.5, totalTokens: 300, totalRequests: 4, errorRate: 0.25 });
       expect(emulator.calls.map((call) => call.query)).toEqual([{}, { include_metrics: 'true' }]);
     });
+  });
+
+  it('updates by orq id: a user whose external id is another identity\'s orq id changes only its own identity', async () => {
+    const emulator = await startEmulator();
+    const other = emulator.seed({ externalId: 'someone-else', displayName: 'Someone' });
+    const mine = emulator.seed({ externalId: other._id, displayName: 'Mallory' });
+    const api = apiFor(transport, emulator);
+    const updated = await api.update({ id: mine._id, externalId: mine.external_id }, { displayName: 'Mallory renamed' }, second);
+    expect(updated).toMatchObject({ id: mine._id, externalId: other._id, displayName: 'Mallory renamed' });
+    expect(emulator.calls.map((call) => `${call.method} ${call.path}`)).toEqual([`PATCH /v2/identities/${mine._id}`]);
+    expect(emulator.identities().find((identity) => identity._id === other._id)).toMatchObject({ external_id: 'someone-else', display_name: 'Someone' });
   });
 
   it('encodes the external id as one path segment', async () => {
@@ -94,7 +106,9 @@ describe.each(transports)('the %s transport', (transport) => {
     emulator.inject({ kind: 'status', status: 500, body: { error: 'Failed to fetch metrics' }, times: 1 });
     await expect(api.retrieve('u', second)).rejects.toThrow(/retrieve of user "u" failed with HTTP 500: \{"error":"Failed to fetch metrics"\}/);
     emulator.inject({ kind: 'status', status: 404, times: 1 });
-    await expect(api.update('u', { email: 'u@example.com' }, second)).rejects.toMatchObject({ kind: 'http', statusCode: 404, operation: 'update' });
+    await expect(api.update({ id: 'contact_u', externalId: 'u' }, { email: 'u@example.com' }, second)).rejects.toMatchObject({
+      kind: 'http', statusCode: 404, operation: 'update', externalId: 'u', message: expect.stringMatching(/^orq update of user "u" failed with HTTP 404/),
+    });
     emulator.inject({ kind: 'hang', times: 1 });
     await expect(api.retrieve('u', { timeoutMs: 100 })).rejects.toMatchObject({ kind: 'timeout' });
     emulator.inject({ kind: 'reset', times: 1 });
@@ -121,7 +135,7 @@ describe.each(transports)('the %s transport', (transport) => {
   it('an id the runtime cannot encode is not-sent: nothing reached orq', async () => {
     const emulator = await startEmulator();
     const api = apiFor(transport, emulator);
-    for (const call of [() => api.retrieve('\ud800', second), () => api.update('\ud800', { email: 'e@example.com' }, second)]) {
+    for (const call of [() => api.retrieve('\ud800', second), () => api.update({ id: '\ud800', externalId: '\ud800' }, { email: 'e@example.com' }, second)]) {
       await expect(call()).rejects.toMatchObject({ name: 'OrqApiError', kind: 'not-sent', isOutage: false, message: expect.stringMatching(/could not be sent \(URIError/) });
     }
     expect(emulator.count()).toBe(0);
