@@ -2,6 +2,7 @@
 import { OrqApiError, type OrqFailureKind, type OrqOperation } from './errors/orq-api-error.js';
 import type { OrqClient } from './transport/orq-sdk-client.js';
 import type { OrqIdentity, OrqIdentityMetrics, OrqUser, ProfileField } from './types.js';
+import { isText } from './user.js';
 
 export interface CallOptions {
   /** Milliseconds this one HTTP call may take. */
@@ -216,7 +217,8 @@ export function identityFromWire(answer: unknown): OrqIdentity | undefined {
   if (!isRecord(wire)) return undefined;
   const id = pick(wire, '_id', 'id');
   const externalId = pick(wire, 'external_id', 'externalId');
-  if (typeof id !== 'string' || typeof externalId !== 'string') return undefined;
+  // The id is the path of this identity's profile-sync PATCH: one that cannot address it there is not orq's.
+  if (!isText(id) || id === '' || id === '.' || id === '..' || typeof externalId !== 'string') return undefined;
 
   const identity: { -readonly [K in keyof OrqIdentity]: OrqIdentity[K] } = { id, externalId };
   const workspaceId = pick(wire, 'workspace_id', 'workspaceId');

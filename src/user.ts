@@ -208,7 +208,8 @@ function checkExternalId(externalId: unknown): string {
   return id as string;
 }
 
-function isText(value: unknown): value is string {
+/** A string that can be percent-encoded (no lone UTF-16 surrogate). */
+export function isText(value: unknown): value is string {
   return typeof value === 'string' && (value as unknown as WellFormedString).isWellFormed();
 }
 

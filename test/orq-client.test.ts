@@ -89,6 +89,11 @@ describe('identityFromWire', () => {
     expect(identityFromWire({ _id: 1, external_id: 'u' })).toBeUndefined();
   });
 
+  it('refuses an identity whose orq id could not address it in a PATCH path (empty, a dot segment, a lone surrogate)', () => {
+    for (const id of ['', '.', '..', '\ud800']) expect(identityFromWire({ _id: id, external_id: 'u' }), JSON.stringify(id)).toBeUndefined();
+    expect(identityFromWire({ _id: 'contact_01ARZ3NDEKTSV4RRFFQ69G5FAV', external_id: 'u' })).toStrictEqual({ id: 'contact_01ARZ3NDEKTSV4RRFFQ69G5FAV', externalId: 'u' });
+  });
+
   it('freezes what it returns', () => {
     const identity = identityFromWire({ _id: 'c', external_id: 'u', tags: ['t'], metadata: { a: 1 } });
     expect(Object.isFrozen(identity)).toBe(true);
