@@ -269,27 +269,26 @@ describeRedis('background work on a shared store', () => {
     });
     app.use(middleware);
     app.get('/whoami', (req, res) => { res.json({ identity: req.orqIdentity ?? null }); });
+    closing.push(middleware);
     return { middleware, whoami: (user: string) => request(app).get('/whoami').set('x-user', user) };
   }
 
+  const closing: OrqIdentityMiddleware[] = [];
   afterEach(async () => {
     vi.useRealTimers();
     await Promise.all(closing.splice(0).map((middleware) => middleware.close({ timeoutMs: 1_000 })));
   });
-  const closing: OrqIdentityMiddleware[] = [];
 
   it('a profile change is PATCHed once and written to the store: an instance with a cold cache reads it without a call', async () => {
     const emulator = await startEmulator();
     const redis = await startRedis();
     const getUser = () => ({ externalId: 'fleet-ada', displayName: 'New name' });
     const first = await instance(emulator, redis, { getUser });
-    closing.push(first.middleware);
     emulator.seed({ externalId: 'fleet-ada', displayName: 'Old name' });
     await first.whoami('fleet-ada').expect(200);
     await eventually(() => emulator.count('update') === 1 && first.middleware.stats().backgroundTasks === 0, 'the PATCH');
 
     const cold = await instance(emulator, redis, { getUser });
-    closing.push(cold.middleware);
     expect((await cold.whoami('fleet-ada').expect(200)).body.identity?.displayName).toBe('New name');
     await sleep(30);
     expect(emulator.calls.map((call) => call.operation)).toEqual(['retrieve', 'update']);
@@ -301,14 +300,12 @@ describeRedis('background work on a shared store', () => {
     const other = emulator.seed({ externalId: 'someone-else', displayName: 'Someone' });
     // An app whose users pick their own ids: this one picked the other identity's orq id, which orq reads as an orq id first.
     const registering = await instance(emulator, redis, { ...connectionFor(transport, emulator), getUser: () => ({ externalId: other._id, displayName: 'Mallory' }) });
-    closing.push(registering.middleware);
     const mine = (await registering.whoami(other._id).expect(200)).body.identity as OrqIdentity;
     expect(mine).toMatchObject({ externalId: other._id, displayName: 'Mallory' });
     expect(mine.id).not.toBe(other._id);
 
     // Another instance takes the identity from the store and sees the new name: the profile sync.
     const renaming = await instance(emulator, redis, { ...connectionFor(transport, emulator), getUser: () => ({ externalId: other._id, displayName: 'Mallory renamed' }) });
-    closing.push(renaming.middleware);
     await renaming.whoami(other._id).expect(200);
     await eventually(() => emulator.count('update') === 1 && renaming.middleware.stats().backgroundTasks === 0, 'the PATCH');
     const byId = (id: string) => emulator.identities().find((identity) => identity._id === id);
@@ -323,9 +320,7 @@ describeRedis('background work on a shared store', () => {
     const redis = await startRedis();
     const options = { getUser: () => ({ externalId: 'fleet-max', displayName: 'New name' }), retries: 0, lookupTimeoutMs: 2_000 };
     const first = await instance(emulator, redis, options);
-    closing.push(first.middleware);
     const second = await instance(emulator, redis, options);
-    closing.push(second.middleware);
     emulator.seed({ externalId: 'fleet-max', displayName: 'Old name' });
     // The first instance's PATCH gets no answer (it ends at lookupTimeoutMs): the store keeps the old profile meanwhile.
     emulator.inject({ operation: 'update', kind: 'hang', times: 1 });
@@ -344,9 +339,7 @@ describeRedis('background work on a shared store', () => {
     const emulator = await startEmulator();
     const redis = await startRedis();
     const first = await instance(emulator, redis, { cache: { freshMs: 1_000 } });
-    closing.push(first.middleware);
     const second = await instance(emulator, redis, { cache: { freshMs: 1_000 } });
-    closing.push(second.middleware);
     emulator.seed({ externalId: 'fleet-due' });
     const answered = Date.now();
     await first.whoami('fleet-due').expect(200);
@@ -363,9 +356,7 @@ describeRedis('background work on a shared store', () => {
     const emulator = await startEmulator();
     const redis = await startRedis();
     const first = await instance(emulator, redis, { metrics: { refreshMs: 500 } });
-    closing.push(first.middleware);
     const second = await instance(emulator, redis, { metrics: { refreshMs: 500 } });
-    closing.push(second.middleware);
     emulator.seed({ externalId: 'fleet-joe' });
     emulator.setUsage('fleet-joe', { totalCost: 1, totalTokens: 1, totalRequests: 1, errorRate: 0 });
     const start = Date.now();
@@ -406,9 +397,7 @@ describeRedis('background work on a shared store', () => {
     const cache = new LRUCache<string, OrqIdentity>({ max: 10, ttl });
     // Refreshed every 500 ms (metrics), usable for 10 s (the app's own cache's ttl).
     const other = await instance(emulator, redis, { metrics: { refreshMs: 500 } });
-    closing.push(other.middleware);
     const here = await instance(emulator, redis, { cache, metrics: { refreshMs: 500 } });
-    closing.push(here.middleware);
     emulator.seed({ externalId: 'fleet-lee' });
     emulator.setUsage('fleet-lee', { totalCost: 1, totalTokens: 1, totalRequests: 1, errorRate: 0 });
     await other.whoami('fleet-lee').expect(200);
@@ -436,7 +425,6 @@ describeRedis('background work on a shared store', () => {
     const emulator = await startEmulator();
     const redis = await startRedis();
     const first = await instance(emulator, redis, { metrics: { refreshMs: 60 } });
-    closing.push(first.middleware);
     emulator.seed({ externalId: 'fleet-kim' });
     emulator.setUsage('fleet-kim', { totalCost: 1, totalTokens: 1, totalRequests: 1, errorRate: 0 });
     await first.whoami('fleet-kim').expect(200);
@@ -446,7 +434,6 @@ describeRedis('background work on a shared store', () => {
     await eventually(() => first.middleware.resolver.cached('fleet-kim')?.metrics?.totalCost === 7 && first.middleware.stats().backgroundTasks === 0, 'the refresh');
 
     const cold = await instance(emulator, redis, { metrics: { refreshMs: 60 } });
-    closing.push(cold.middleware);
     expect((await cold.whoami('fleet-kim').expect(200)).body.identity?.metrics?.totalCost).toBe(7);
     expect(emulator.count('retrieve')).toBe(2);
 
@@ -456,7 +443,6 @@ describeRedis('background work on a shared store', () => {
     first.middleware.resolver.cached('fleet-kim');
     await eventually(() => first.middleware.resolver.cached('fleet-kim') === undefined && first.middleware.stats().backgroundTasks === 0, 'the entry to be dropped');
     const third = await instance(emulator, redis, { metrics: { refreshMs: 60 } });
-    closing.push(third.middleware);
     await third.whoami('fleet-kim').expect(200);
     expect(emulator.count('retrieve')).toBe(4);
   });
