@@ -5,6 +5,7 @@ import type { BackgroundTasks } from './background-tasks.js';
 import type { CallPriority } from './calls/budget.js';
 import type { CallPolicy } from './calls/policy.js';
 import type { IdentityApi } from './orq-client.js';
+import { IdentityMismatchError } from './errors/identity-mismatch-error.js';
 import { profileChanges } from './profile.js';
 import type { Reporter } from './reporter.js';
 import { unavailable, type RedisStore } from './store/redis-store.js';
@@ -130,8 +131,8 @@ export class BackgroundUpdates<TContext> {
       return;
     }
     const fetchedAt = Date.now();
-    const kept = this.keep(externalId, fresh, fetchedAt, fetchedAt);
-    if (kept !== undefined) await this.deps.store?.writeIdentity({ identity: kept, fetchedAt }, this.deps.staleMs);
+    this.keep(externalId, fresh, fetchedAt, fetchedAt);
+    await this.deps.store?.writeIdentity({ identity: fresh, fetchedAt }, this.deps.staleMs);
   }
 
   /**
@@ -139,13 +140,15 @@ export class BackgroundUpdates<TContext> {
    * @param now the time its age was judged by: an answer is taken only while younger than the refresh interval
    *   (at most `staleMs`), so with the same clock reading the ttl is at least 1 ms. (A second reading could make
    *   it 0, which lru-cache takes as "never expires".)
+   * @throws IdentityMismatchError for another user's identity (a retrieve by external id also finds an identity whose
+   *   orq id it is), so the refresh counts as failed and is tried again later, not on every request.
    */
-  private keep(externalId: string, fresh: OrqIdentity, fetchedAt: number, now: number): OrqIdentity | undefined {
-    if (fresh.externalId !== externalId) return undefined;
-    const usableMs = this.deps.staleMs - (now - fetchedAt);
+  private keep(externalId: string, fresh: OrqIdentity, fetchedAt: number, now: number): void {
+    if (fresh.externalId !== externalId) throw new IdentityMismatchError(externalId, fresh.externalId);
+    // Never longer than staleMs, should the instance that stored the answer have a clock running ahead of ours.
+    const usableMs = Math.min(this.deps.staleMs, this.deps.staleMs - (now - fetchedAt));
     this.deps.cache.set(externalId, fresh, { ttl: usableMs });
     this.noteFetched(fresh, fetchedAt);
-    return fresh;
   }
 
   /** Replaces a cached identity with a PATCH answer, keeping its cache lifetime and refresh time. */

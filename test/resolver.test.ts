@@ -465,6 +465,8 @@ describe('a lookup, step by step', () => {
     emulator.seed({ externalId: 'raced' });
     // Another process registers the user between our retrieve and our create: orq answers 404, then refuses the create.
     emulator.inject({ operation: 'retrieve', kind: 'status', status: 404, times: 1 });
+    // The create holds the only slot for a second: time for both newcomers to queue, on a loaded machine too.
+    emulator.inject({ operation: 'create', kind: 'latency', ms: 1_000, times: 1 });
     // then() sends the request now; supertest sends none until asked for its result.
     const raced = whoami('raced').expect(200).then((response) => response);
     await eventually(() => emulator.count('create') === 1, 'the create to be under way');
