@@ -193,11 +193,15 @@ export class CallPolicy<TContext> {
       : error.kind === 'unauthorized' ? this.config.cooldownMs
       : undefined;
     if (error.kind === 'rate-limited') this.budget?.pause(pauseMs as number);
-    if (this.breaker.recordFailure(ticket, pauseMs)) {
+    const openedNow = this.breaker.recordFailure(ticket, pauseMs);
+    // A 429 or a refused key pauses at once, or lengthens the pause it lands in: the refusals then say it was that.
+    if (openedNow || pauseMs !== undefined) {
       this.openedBy =
         error.kind === 'rate-limited' ? 'orq rate-limited this workspace (HTTP 429)'
         : error.kind === 'unauthorized' ? 'orq refused the API key'
         : 'repeated failures';
+    }
+    if (openedNow) {
       const pause = Math.ceil(this.breaker.retryInMs / 1000);
       const capped =
         error.retryAfterMs !== undefined && error.retryAfterMs > maxRetryAfterMs

@@ -273,6 +273,20 @@ describe('rate limits and refused keys', () => {
       reason: 'circuit-open', message: 'Calls to orq are paused after orq refused the API key (about 3 s left); the request goes on without an identity.',
     });
   });
+
+  it('a 429 that lands in a pause opened by failures lengthens it, and the refusals then say it was a 429', async () => {
+    freezeDate();
+    const { policy } = policyWith({ retries: 0, failureThreshold: 1, cooldownMs: 1_000, maxConcurrency: 2 });
+    const slow = held();
+    const out = policy.call('retrieve', 'slow', Date.now() + 60_000, slow.send, undefined);
+    await tick();
+    await expect(policy.call('retrieve', 'u', Date.now() + 60_000, scripted(failure('network')).send, undefined)).rejects.toMatchObject({ kind: 'network' });
+    slow.settle({ error: failure('rate-limited', { statusCode: 429, retryAfterMs: 5_000 }) });
+    await expect(out).rejects.toMatchObject({ kind: 'rate-limited' });
+    await expect(policy.call('retrieve', 'v', Date.now() + 60_000, scripted('never').send, undefined)).rejects.toMatchObject({
+      reason: 'circuit-open', message: 'Calls to orq are paused after orq rate-limited this workspace (HTTP 429) (about 5 s left); the request goes on without an identity.',
+    });
+  });
 });
 
 describe('the budget', () => {
