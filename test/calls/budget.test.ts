@@ -164,6 +164,8 @@ describe('call budget: who waits for room', () => {
     // Room comes back 150 ms after the grant (100 ms + 50 counted over): a deadline just then is reachable.
     const finish = budget.acquire('finish', start + 150);
     await realDelay(5);
+    // A waiter of the same priority is no reason to wait: this one gets the window's own answer at once.
+    expect(await settledWithin(budget.acquire('finish', start + 10), 100)).toEqual({ reason: 'exhausted', waitMs: 150 });
     expect(await settledWithin(budget.acquire('background', start + 49), 100)).toEqual({ reason: 'exhausted', waitMs: 50 });
     const patient = budget.acquire('background', start + 50);
     const far = budget.acquire('sync', start + 10_000);
