@@ -43,11 +43,6 @@ export class BackgroundUpdates<TContext> {
     this.intervalMs = Math.min(deps.freshMs, deps.metricsRefreshMs ?? Infinity);
   }
 
-  /** Records when orq gave this answer: it is fresh for one refresh interval from then. */
-  noteFetched(identity: OrqIdentity, fetchedAt: number): void {
-    this.dueAt.set(identity, fetchedAt + this.intervalMs);
-  }
-
   /**
    * On every cache hit: one WeakMap read and one clock read, and a background refresh when the identity is due.
    * The request is served the identity it found either way.
@@ -136,19 +131,18 @@ export class BackgroundUpdates<TContext> {
   }
 
   /**
-   * Puts a refreshed answer in the cache, usable for `staleMs` from when orq gave it.
-   * @param now the time its age was judged by: an answer is taken only while younger than the refresh interval
-   *   (at most `staleMs`), so with the same clock reading the ttl is at least 1 ms. (A second reading could make
-   *   it 0, which lru-cache takes as "never expires".)
+   * Puts an answer of orq's in the cache (a lookup's, a refresh's, or another instance's from the store): usable for
+   * what is left of `staleMs` since orq gave it, and fresh for one refresh interval from then.
+   * @param now the time its age was judged by (one clock reading for both decisions)
    * @throws IdentityMismatchError for another user's identity (a retrieve by external id also finds an identity whose
-   *   orq id it is), so the refresh counts as failed and is tried again later, not on every request.
+   *   orq id it is), so a refresh counts as failed and is tried again later, not on every request.
    */
-  private keep(externalId: string, fresh: OrqIdentity, fetchedAt: number, now: number): void {
+  keep(externalId: string, fresh: OrqIdentity, fetchedAt: number, now: number): void {
     if (fresh.externalId !== externalId) throw new IdentityMismatchError(externalId, fresh.externalId);
-    // Never longer than staleMs, should the instance that stored the answer have a clock running ahead of ours.
-    const usableMs = Math.min(this.deps.staleMs, this.deps.staleMs - (now - fetchedAt));
+    // Never longer than staleMs (an instance whose clock runs ahead stored it), never 0 (lru-cache's "no expiry").
+    const usableMs = Math.max(1, Math.min(this.deps.staleMs, this.deps.staleMs - (now - fetchedAt)));
     this.deps.cache.set(externalId, fresh, { ttl: usableMs });
-    this.noteFetched(fresh, fetchedAt);
+    this.dueAt.set(fresh, fetchedAt + this.intervalMs);
   }
 
   /** Replaces a cached identity with a PATCH answer, keeping its cache lifetime and refresh time. */

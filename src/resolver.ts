@@ -228,11 +228,8 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     const lookup = this.lookupShared(checked, context, progress)
       .then((stored) => {
         const { identity, fetchedAt } = this.refuseOversized(stored);
-        // Usable for staleMs from when orq answered: an answer another instance fetched earlier, for what is left of
-        // its staleMs, not a whole new one (and never for longer, should that instance's clock run ahead).
-        const usableMs = this.config.staleMs - (Date.now() - fetchedAt);
-        this.cache.set(externalId, identity, { ttl: Math.max(1, Math.min(this.config.staleMs, usableMs)) });
-        this.updates.noteFetched(identity, fetchedAt);
+        // An answer another instance fetched earlier is usable for what is left of its staleMs, not a whole new one.
+        this.updates.keep(externalId, identity, fetchedAt, Date.now());
         if (this.config.syncProfile) this.updates.syncProfile(identity, checked.user, context);
         ended(progress.created ? 'created' : 'found');
         return identity;
