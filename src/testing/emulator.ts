@@ -8,10 +8,9 @@ import { classifyIdentityRoute, dispatchIdentity, type HandlerContext, type Resp
 import { classifyLlmRoute, handleLlmCall, type LlmAnswer, type LlmRoute } from './router-routes.js';
 import { IdentityStore, validateCreate, type IdentityUsage, type JsonObject, type SeedIdentityInput, type WireIdentity } from './store.js';
 
-export type { CallStatus, EmulatorCall, Operation } from './http.js';
+export type { CallIdentity, CallStatus, EmulatorCall, IdentitySource, Operation } from './http.js';
 export type { Fault, FaultEffect } from './faults.js';
 export type { ResponseShape } from './identity-routes.js';
-export type { CallIdentity, IdentitySource } from './router-routes.js';
 export { EMULATED_CALL_USAGE, type IdentityUsage, type SeedIdentityInput, type WireIdentity } from './store.js';
 
 export interface OrqEmulatorOptions {

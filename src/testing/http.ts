@@ -1,10 +1,23 @@
 // The emulator's HTTP plumbing: what a call is, how it is parsed and recorded, and how replies (JSON or SSE) are written.
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { CallIdentity } from './router-routes.js';
+import type { JsonObject } from './store.js';
 
 export type Operation = 'retrieve' | 'create' | 'update' | 'list' | 'invoke' | 'chat' | 'responses' | 'unknown';
 
 export type CallStatus = number | 'hang' | 'reset';
+
+/** Where the gateway found a call's identity, in the order it prefers them. */
+export type IdentitySource = 'body' | 'orq-field' | 'header';
+
+/** Who an LLM call is attributed to, as the gateway reads it. */
+export interface CallIdentity {
+  /** The app's id of the user (the identity's external id). */
+  readonly externalId: string;
+  /** `body`: a top-level `identity`; `orq-field`: `orq.identity` (or the older `orq.contact`); `header`: `X-ORQ-IDENTITY-ID`. */
+  readonly source: IdentitySource;
+  /** The identity object as the body carried it (wire names, e.g. `display_name`); undefined for the header. */
+  readonly sent?: Readonly<JsonObject>;
+}
 
 export interface EmulatorCall {
   readonly operation: Operation;

@@ -1,6 +1,6 @@
 // orq's LLM gateway: deployments invoke/stream and the OpenAI-compatible router (/v2/router, /v3/router), answering JSON or SSE and recording who each call is attributed to.
 import { randomBytes } from 'node:crypto';
-import { json, type ParsedRequest, type Reply, type SseEvent } from './http.js';
+import { json, type CallIdentity, type ParsedRequest, type Reply, type SseEvent } from './http.js';
 import {
   checkExternalId,
   EMULATED_CALL_USAGE,
@@ -13,19 +13,6 @@ import {
 } from './store.js';
 
 export type LlmOperation = 'invoke' | 'chat' | 'responses';
-
-/** Where the gateway found a call's identity, in the order it prefers them. */
-export type IdentitySource = 'body' | 'orq-field' | 'header';
-
-/** Who an LLM call is attributed to, as the gateway reads it. */
-export interface CallIdentity {
-  /** The app's id of the user (the identity's external id). */
-  readonly externalId: string;
-  /** `body`: a top-level `identity`; `orq-field`: `orq.identity` (or the older `orq.contact`); `header`: `X-ORQ-IDENTITY-ID`. */
-  readonly source: IdentitySource;
-  /** The identity object as the body carried it (wire names, e.g. `display_name`); undefined for the header. */
-  readonly sent?: Readonly<JsonObject>;
-}
 
 export interface LlmRoute {
   operation: LlmOperation;
