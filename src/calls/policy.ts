@@ -1,19 +1,28 @@
 // How one call to orq is made: breaker → budget → concurrency limit, retried while its deadline allows.
 import { OrqApiError, type OrqOperation } from '../errors/orq-api-error.js';
 import { OrqUnavailableError } from '../errors/orq-unavailable-error.js';
-import type { ResolverConfig } from '../options.js';
 import type { CallOptions } from '../orq-client.js';
 import { StatsCounters } from '../observability/stats.js';
 import type { Reporter } from '../reporter.js';
+import type { RedisStore } from '../store/redis-store.js';
 import { CallBudget, type BudgetDenial, type CallPriority } from './budget.js';
 import { CircuitBreaker, type BreakerState, type BreakerTicket } from './circuit-breaker.js';
 import { ConcurrencyLimit, DeadlineExceededError, QueueFullError } from './concurrency-limit.js';
 
-/** The part of the resolver's config that decides how calls go. */
-export type CallPolicyConfig = Pick<
-  ResolverConfig<unknown>,
-  'lookupTimeoutMs' | 'maxConcurrency' | 'maxQueue' | 'retries' | 'failureThreshold' | 'cooldownMs' | 'budget' | 'store'
->;
+/**
+ * The part of the resolver's config that decides how calls go. Declared here, not picked from options.ts, so the
+ * arrow runs one way: options.ts fills this in (its ResolverConfig has every field), calls/ never reads the options.
+ */
+export interface CallPolicyConfig {
+  lookupTimeoutMs: number;
+  maxConcurrency: number;
+  maxQueue: number;
+  retries: number;
+  failureThreshold: number;
+  cooldownMs: number;
+  budget: { calls: number; windowMs: number } | undefined;
+  store: RedisStore | undefined;
+}
 
 /** A call given less time than this would only add load: it fails as past its deadline instead. */
 const minimumCallMs = 50;
