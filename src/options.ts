@@ -2,9 +2,9 @@
 import { LRUCache } from 'lru-cache';
 import type { OrqIdentityError } from './errors/orq-identity-error.js';
 import { orqTarget, type OrqTarget } from './instances.js';
-import { createIdentityApi, readApiKey, type IdentityApi } from './orq-client.js';
+import type { IdentityApi } from './orq-client.js';
 import { createFetchIdentityApi } from './transport/fetch-api.js';
-import type { OrqClient } from './transport/orq-sdk-client.js';
+import { createIdentityApi, readApiKey, type OrqClient } from './transport/orq-sdk-client.js';
 import { makeSharedStore, type SharedOptions } from './store/shared-options.js';
 import type { RedisStore } from './store/redis-store.js';
 import type { OrqIdentity } from './types.js';

@@ -1,6 +1,5 @@
-// The only file that talks to @orq-ai/node: the calls we make, how their errors read, and the wire shapes we accept.
+// What both transports share: the identity endpoints' contract, how a failed call reads (by its fields), and the wire shapes we accept.
 import { OrqApiError, type OrqFailureKind, type OrqOperation } from './errors/orq-api-error.js';
-import type { OrqClient } from './transport/orq-sdk-client.js';
 import type { OrqIdentity, OrqIdentityMetrics, OrqUser, ProfileField } from './types.js';
 import { isText } from './user.js';
 
@@ -21,59 +20,6 @@ export interface IdentityApi {
   update(identity: Pick<OrqIdentity, 'id' | 'externalId'>, changes: Pick<OrqUser, ProfileField>, options: CallOptions): Promise<OrqIdentity>;
 }
 
-// The SDK retries on its own only when told to; we own retries (inside our deadlines), so say so explicitly.
-const noRetries = { strategy: 'none' } as const;
-
-export function createIdentityApi(client: OrqClient): IdentityApi {
-  const redact = redactorFor(readApiKey(client));
-  const identityFromRejected = (error: unknown, operation: OrqOperation, externalId: string): OrqIdentity =>
-    readRejected(error, operation, externalId, redact);
-  return {
-    async retrieve(externalId, { timeoutMs, includeMetrics }) {
-      try {
-        const answer = await client.identities.retrieve(
-          includeMetrics === true ? { id: externalId, includeMetrics: true } : { id: externalId },
-          { timeoutMs, retries: noRetries },
-        );
-        return identityFrom(answer, 'retrieve', externalId);
-      } catch (error) {
-        if (readStatus(error) === 404) return undefined;
-        return identityFromRejected(error, 'retrieve', externalId);
-      }
-    },
-    async create(user, { timeoutMs }) {
-      try {
-        const answer = await client.identities.create(user, { timeoutMs, retries: noRetries });
-        return identityFrom(answer, 'create', user.externalId);
-      } catch (error) {
-        return identityFromRejected(error, 'create', user.externalId);
-      }
-    },
-    async update({ id, externalId }, changes, { timeoutMs }) {
-      try {
-        const answer = await client.identities.update(
-          { id, updateIdentityRequest: changes },
-          { timeoutMs, retries: noRetries },
-        );
-        return identityFrom(answer, 'update', externalId);
-      } catch (error) {
-        return identityFromRejected(error, 'update', externalId);
-      }
-    },
-  };
-}
-
-/** The API key a client was made with, when it is a plain string (the SDK also accepts a function). */
-export function readApiKey(client: OrqClient): string | undefined {
-  let key: unknown;
-  try {
-    key = (client as unknown as { _options: { apiKey?: unknown } })._options.apiKey;
-  } catch {
-    // Not the SDK's client (no `_options`), or one whose options cannot be read: there is no key to know.
-  }
-  return typeof key === 'string' ? key : undefined;
-}
-
 /**
  * Removes the API key, and any `Bearer …` credential, from text that came back from the SDK or the wire:
  * a gateway may echo the Authorization header in an error body, and the SDK quotes a refused header value.
@@ -89,39 +35,6 @@ export function redactorFor(apiKey: string | undefined): (text: string) => strin
     if (key !== undefined) redacted = redacted.split(key).join('[redacted]');
     return redacted;
   };
-}
-
-function identityFrom(answer: unknown, operation: OrqOperation, externalId: string): OrqIdentity {
-  const identity = identityFromWire(answer);
-  if (identity === undefined) {
-    throw new OrqApiError(`orq answered the ${operation} of user ${JSON.stringify(externalId)} with something that is not an identity.`, {
-      operation,
-      kind: 'invalid-response',
-      externalId,
-    });
-  }
-  return identity;
-}
-
-/**
- * The SDK validates answers against its own schema (wrapped in `{ identity }`, no nulls). orq's published
- * documents show the identity bare, with nulls: the SDK rejects that as ResponseValidationError, which keeps
- * the body as text like all its HTTP errors. A 2xx without a JSON content type matches none of the SDK's
- * answers (APIError "Unexpected Status or Content-Type", body as text). Either way the body is read here.
- * Errors are read by their fields, never `instanceof`, so a second copy of the SDK in the app does not break us.
- */
-function readRejected(error: unknown, operation: OrqOperation, externalId: string, redact: Redact): OrqIdentity {
-  const status = readStatus(error);
-  if (status !== undefined && status >= 200 && status < 300) {
-    const body = (error as { body?: unknown }).body;
-    const parsed = typeof body === 'string' ? parseJson(body) : undefined;
-    if (parsed !== undefined) return identityFrom(parsed, operation, externalId);
-    throw new OrqApiError(
-      `orq answered the ${operation} of user ${JSON.stringify(externalId)} with HTTP ${status} and ${typeof body === 'string' && body.trim() !== '' ? 'a body that is not JSON' : 'an empty body'}.`,
-      { operation, kind: 'invalid-response', externalId, statusCode: status, cause: redactedCopy(error, redact) },
-    );
-  }
-  throw toApiError(error, operation, externalId, redact);
 }
 
 export type Redact = (text: string) => string;
@@ -178,7 +91,7 @@ export function toApiError(error: unknown, operation: OrqOperation, externalId: 
  * What an error keeps as `cause`: name, code and redacted message of the SDK's error and of its causes, never
  * the SDK error itself, whose body, headers and request (Authorization included) util.inspect would print.
  */
-function redactedCopy(error: unknown, redact: Redact, depth = 0): Error {
+export function redactedCopy(error: unknown, redact: Redact, depth = 0): Error {
   const inner = depth < 3 && isRecord(error) ? error.cause : undefined;
   const copy = new Error(redact(readMessage(error, 500)), inner === undefined || inner === null ? undefined : { cause: redactedCopy(inner, redact, depth + 1) });
   copy.name = readName(error) ?? 'Error';
@@ -258,7 +171,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-function readStatus(error: unknown): number | undefined {
+export function readStatus(error: unknown): number | undefined {
   const status = isRecord(error) ? error.statusCode : undefined;
   return typeof status === 'number' ? status : undefined;
 }

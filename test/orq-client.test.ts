@@ -4,8 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { Orq } from '@orq-ai/node';
 import { HTTPClient } from '@orq-ai/node/lib/http.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createIdentityApi, identityFromWire, parseRetryAfter, redactorFor } from '../src/orq-client.js';
+import { identityFromWire, parseRetryAfter, redactorFor } from '../src/orq-client.js';
 import { createFetchIdentityApi } from '../src/transport/fetch-api.js';
+import { createIdentityApi } from '../src/transport/orq-sdk-client.js';
 import type { OrqApiError, OrqClient } from '../src/index.js';
 import { orqClientFor, shapes, startEmulator } from './helpers.js';
 

@@ -4,8 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { OrqApiError } from '../../src/index.js';
-import { createIdentityApi, type IdentityApi } from '../../src/orq-client.js';
+import type { IdentityApi } from '../../src/orq-client.js';
 import { createFetchIdentityApi } from '../../src/transport/fetch-api.js';
+import { createIdentityApi } from '../../src/transport/orq-sdk-client.js';
 import type { OrqEmulator } from '../../src/testing/index.js';
 import { orqClientFor, shapes, startEmulator, transports, type Transport } from '../helpers.js';
 
