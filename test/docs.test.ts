@@ -176,6 +176,9 @@ describe('README.md', () => {
       ...options,
       noEmit: true,
       types: ['node'],
+      // As the README promises: its code compiles under the strictest settings `tsc --init` writes.
+      exactOptionalPropertyTypes: true,
+      verbatimModuleSyntax: true,
       paths: {
         'express-orq-identity': [join(root, 'src/index.ts')],
         'express-orq-identity/testing': [join(root, 'src/testing/index.ts')],
