@@ -70,7 +70,7 @@ if (spec.variant === 'map') {
 } else if (spec.variant === 'orq') {
   const orq = spec.orq;
   if (orq === undefined) throw new Error('variant orq needs spec.orq');
-  // With redisUrl: the shared store on an ioredis client, with the README's recommended options.
+  // With redisUrl: the shared store on an ioredis client, with the options docs/many-instances.md recommends.
   // Imported only then, so the other variants' processes load exactly what they did before.
   const redis = orq.redisUrl === undefined ? undefined
     : new (await import('ioredis')).Redis(orq.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });

@@ -339,7 +339,7 @@ describeRedis('background work on a shared store', () => {
     emulator.inject({ operation: 'update', kind: 'hang', times: 1 });
     await first.whoami('fleet-max').expect(200);
     await eventually(() => emulator.count('update') === 1, 'the first instance\'s PATCH');
-    // Its lease, under the key the README lists, left to expire.
+    // Its lease, under the key docs/many-instances.md lists, left to expire.
     expect(await redis.command('KEYS', '*fleet-max}:sync')).toContain('fleet-max}:sync');
     expect((await second.whoami('fleet-max').expect(200)).body.identity?.displayName).toBe('Old name');
     await eventually(() => second.middleware.stats().backgroundTasks === 0, 'the second instance\'s profile sync');

@@ -1,5 +1,5 @@
-// The docs cannot drift: every link of README.md, CONTRIBUTING.md and docs/*.md leads somewhere, and the README's
-// TypeScript compiles against the package's source as a user's app would import it.
+// The docs cannot drift: every link of README.md, CONTRIBUTING.md and docs/*.md (and of the reports and the examples'
+// READMEs) leads somewhere, and the README's TypeScript compiles against the package's source as an app would import it.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +10,15 @@ import type { OrqIdentityOptions } from '../src/index.js';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const repositoryFile = /^https:\/\/github\.com\/orq-ai\/express-orq-identity\/(?:blob|tree)\/main\/([^#?]*)(#.*)?$/;
 
-const documents = ['README.md', 'CONTRIBUTING.md', ...readdirSync(join(root, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)];
+/** The user's docs, the maintainer's, and the reports and example READMEs they link to. */
+const documents = [
+  'README.md',
+  'CONTRIBUTING.md',
+  ...readdirSync(join(root, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`),
+  'test/MUTATION.md',
+  'bench/README.md',
+  ...readdirSync(join(root, 'examples')).map((name) => `examples/${name}/README.md`),
+];
 
 /** The text with code (fenced blocks, inline spans) and HTML comments blanked out, line breaks kept, so what is left is prose. */
 function prose(markdown: string): string {

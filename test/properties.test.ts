@@ -1,5 +1,5 @@
 // Property-based: generated users and generated orq answers against the emulator, checked against the invariants
-// the README promises. `npm test` runs a few dozen cases; ORQ_FUZZ_RUNS=<n> (as .ci/run does) runs n per property.
+// docs/failures.md promises. `npm test` runs a few dozen cases; ORQ_FUZZ_RUNS=<n> (as .ci/run does) runs n per property.
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { Orq } from '@orq-ai/node';

@@ -54,7 +54,7 @@ afterEach(async () => {
 });
 
 /**
- * A connected client with the options the README recommends: no offline queue (a command to a dead Redis fails
+ * A connected client with the options docs/many-instances.md recommends: no offline queue (a command to a dead Redis fails
  * at once instead of waiting for the reconnect) and quick reconnects. No `error` listener is added: the store
  * must cope with a client that has none.
  */

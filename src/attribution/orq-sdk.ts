@@ -8,7 +8,7 @@ import { hasIdentityHeader, IDENTITY_HEADER, identityHeaderValue, withIdentityHe
 
 export interface WithOrqIdentityOptions {
   /**
-   * Also put the user into the call's body `identity` where the SDK has a typed field for it (see README),
+   * Also put the user into the call's body `identity` where the SDK has a typed field for it (see docs/attribution.md),
    * so the gateway creates or updates the identity from the call (display name, email, tags). Without it the
    * header only tags the call. Defaults to `false`.
    */
@@ -37,7 +37,7 @@ function positional(bodyArg: number, optionsArg: number): MethodSpec {
   return { kind: 'method', bodyPath: ['identity'], bodyArg, optionsArg };
 }
 
-/** The calls that reach orq's LLM gateway, as @orq-ai/node 4.15 names them; README's table lists them. */
+/** The calls that reach orq's LLM gateway, as @orq-ai/node 4.15 names them; docs/attribution.md's table lists them. */
 const coveredCalls: NamespaceSpec = {
   deployments: { invoke: method('identity'), stream: method('identity') },
   router: {

@@ -13,7 +13,7 @@ const errors: InstanceStats['errors'] = [];
 async function redisClient(): Promise<unknown> {
   if (spec.redisUrl === undefined) return undefined;
   if (spec.client === 'ioredis') {
-    // The README's recommended options: fail a command at once while disconnected, reconnect quickly.
+    // The options docs/many-instances.md recommends: fail a command at once while disconnected, reconnect quickly.
     return new IORedis(spec.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (times) => Math.min(50 * times, 500) });
   }
   const client = createClient({
