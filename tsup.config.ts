@@ -7,6 +7,8 @@ export default defineConfig({
     index: 'src/index.ts',
     'testing/index': 'src/testing/index.ts',
     'fastify/index': 'src/adapters/fastify.ts',
+    'hono/index': 'src/adapters/hono.ts',
+    'koa/index': 'src/adapters/koa.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -80,7 +80,9 @@ export function adapterContract(harness: AdapterHarness): void {
       async get(route, user, headers = {}) {
         const response = await fetch(`${app.url}/route/${route}`, { headers: user === undefined ? headers : { ...headers, 'x-user': user } });
         const text = await response.text();
-        return { status: response.status, body: (text === '' ? {} : JSON.parse(text)) as Answer['body'] };
+        // An error page may be text (Hono's and Koa's defaults): kept as it came.
+        const json = (response.headers.get('content-type') ?? '').includes('application/json');
+        return { status: response.status, body: (json ? JSON.parse(text) : { text }) as Answer['body'] };
       },
     };
   }
