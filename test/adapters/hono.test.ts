@@ -58,7 +58,7 @@ describe('hono middleware', () => {
     return { app, emulator };
   }
 
-  it('types c.var.orqIdentity and keeps the context across the handler's awaits', async () => {
+  it("types c.var.orqIdentity and keeps the context across the handler's awaits", async () => {
     const { app } = await appOnEmulator();
     app.get('/x', async (c) => {
       await new Promise((resolve) => setTimeout(resolve, 1));
