@@ -48,6 +48,8 @@ const binding: FrameworkBinding<FastifyRequest, Done> = {
     done(error);
   },
   signInHeaders: (request) => request.headers,
+  misplacedFix:
+    'orqIdentity probably runs before your authentication: its preHandler hook runs after every onRequest and preValidation hook, so authenticate in one of those (`app.addHook(\'onRequest\', auth)`), or add your preHandler hook before `app.register(orqIdentity)`.',
 };
 
 // Options of `register` itself, which Fastify passes on to every plugin: not ours to check or warn about.

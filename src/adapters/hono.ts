@@ -49,6 +49,8 @@ const binding: FrameworkBinding<Context, Next> = {
     throw new HTTPException(503, { message: 'The orq identity service is unavailable.', cause: error });
   },
   signInHeaders: (c) => ({ authorization: c.req.header('authorization'), cookie: c.req.header('cookie') }),
+  misplacedFix:
+    'orqIdentity probably runs before your auth middleware: register it after (`app.use(jwt(...)); app.use(orqIdentity())`).',
 };
 
 /** Resolves each authenticated request's user to an orq identity and sets it as `c.get('orqIdentity')`. */

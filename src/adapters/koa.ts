@@ -43,6 +43,8 @@ const binding: FrameworkBinding<Context, Next> = {
     throw error;
   },
   signInHeaders: (ctx) => ctx.headers,
+  misplacedFix:
+    'orqIdentity probably runs before your auth middleware: register it after (`app.use(auth); app.use(orqIdentity())`).',
 };
 
 /** Resolves each authenticated request's user to an orq identity and sets it as `ctx.state.orqIdentity`. */

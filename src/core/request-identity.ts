@@ -44,6 +44,8 @@ export interface FrameworkBinding<TRequest, TNext extends (error?: unknown) => u
   failClosed(error: OrqUnavailableError, next: TNext): ReturnType<TNext>;
   /** The request's Authorization and Cookie headers; read only while no user has been found yet. */
   signInHeaders(request: TRequest): SignInHeaders;
+  /** How to put the adapter after the auth layer, in the framework's words, for the misplaced-adapter warning; defaults to Express's. */
+  readonly misplacedFix?: string;
 }
 
 /** One adapter instance's core: `handle` once per request, the rest for shutdown and health endpoints. */
@@ -71,7 +73,7 @@ export function createRequestIdentity<TRequest, TNext extends (error?: unknown) 
   const failOpen = check.boolean('failOpen', options.failOpen, true);
   const storage = check.boolean('context', options.context, true) ? requestStorage : undefined;
   const skip = check.func('skip', options.skip);
-  const watch = new MisplacedMiddlewareWatch(caller);
+  const watch = new MisplacedMiddlewareWatch(caller, binding.misplacedFix);
   const resolver = new Resolver<TRequest>(config);
   const { attach: store, failClosed, signInHeaders } = binding;
 

@@ -33,6 +33,8 @@ export interface AdapterHarness {
    * where the framework keeps request state (null when none).
    */
   start(options: ContractOptions, routes: Record<string, Route>, misplaced?: boolean): Promise<HarnessApp>;
+  /** A piece of the misplaced-adapter warning that tells this framework's users the fix in its own terms. */
+  misplacedFix: string;
 }
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -166,12 +168,13 @@ export function adapterContract(harness: AdapterHarness): void {
       expect(errors[0]).toBeInstanceOf(InvalidUserError);
     });
 
-    it('warns once, with a code, when the adapter runs before the auth layer', async () => {
+    it("warns once, with a code and the framework's fix, when the adapter runs before the auth layer", async () => {
       const { get, emulator } = await start({}, { misplaced: true });
       for (let n = 0; n < anonymousStreakLimit; n += 1) {
         expect((await get('whoami', 'alice', { authorization: 'Bearer alice' })).body.stored).toBeNull();
       }
       expect(warnings.map((warning) => warning.code)).toEqual(['ORQ_IDENTITY_NO_USER_FOUND']);
+      expect(warnings[0]?.message).toContain(harness.misplacedFix);
       expect(emulator.count()).toBe(0);
     });
   });

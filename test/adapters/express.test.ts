@@ -14,6 +14,7 @@ function authenticate(req: Request, _res: Response, next: NextFunction): void {
 
 const harness: AdapterHarness = {
   name: 'express',
+  misplacedFix: 'app.use(auth); app.use(identity)',
   async start(options, routes, misplaced) {
     const app = express();
     const identity = orqIdentity(options as OrqIdentityOptions);

@@ -20,6 +20,7 @@ async function listen(app: FastifyInstance): Promise<string> {
 
 const harness: AdapterHarness = {
   name: 'fastify',
+  misplacedFix: 'or add your preHandler hook before `app.register(orqIdentity)`',
   async start(options, routes, misplaced) {
     const app = Fastify();
     if (!misplaced) authenticate(app, 'onRequest');

@@ -27,6 +27,7 @@ function listen(app: Hono<AppEnv>): Promise<{ url: string; close(): Promise<void
 
 const harness: AdapterHarness = {
   name: 'hono',
+  misplacedFix: 'app.use(jwt(...)); app.use(orqIdentity())',
   async start(options, routes, misplaced) {
     const app = new Hono<AppEnv>();
     const identity = orqIdentity(options as OrqIdentityHonoOptions);

@@ -24,6 +24,7 @@ async function listen(app: Koa<State>): Promise<{ url: string; close(): Promise<
 
 const harness: AdapterHarness = {
   name: 'koa',
+  misplacedFix: 'app.use(auth); app.use(orqIdentity())',
   async start(options, routes, misplaced) {
     const app = new Koa<State>();
     // The 503 of failOpen: false is expected here: Koa need not print it.
