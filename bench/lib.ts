@@ -165,12 +165,14 @@ export interface AppProcessOptions {
   exitTimeoutMs?: number;
   /** The node binary to run the app on; default `BENCH_NODE`'s (see `appNodePath`), else the bench's own. */
   nodePath?: string;
+  /** The app's script under bench/; default `app-server.ts` (Express). */
+  script?: string;
 }
 
 /** Starts bench/app-server.ts in its own Node process and waits for it to listen on 127.0.0.1. */
 export async function startAppProcess(name: string, spec: AppSpec, options: AppProcessOptions = {}): Promise<AppHandle> {
-  const { execArgv = [], wrapper = [], exitTimeoutMs = 10_000, nodePath = appNodePath() } = options;
-  const nodeCommand = [nodePath, ...execArgv, '--import', 'tsx', path.join(benchDir, 'app-server.ts')];
+  const { execArgv = [], wrapper = [], exitTimeoutMs = 10_000, nodePath = appNodePath(), script = 'app-server.ts' } = options;
+  const nodeCommand = [nodePath, ...execArgv, '--import', 'tsx', path.join(benchDir, script)];
   const [command, ...args] = [...wrapper, ...nodeCommand] as [string, ...string[]];
   const child = spawn(command, args, {
     cwd: repoRoot,

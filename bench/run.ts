@@ -1,10 +1,11 @@
-// `npm run bench [-- scenario...]`: runs the scenarios (all seven by default), prints tables, writes bench/results/latest.{json,md}
+// `npm run bench [-- scenario...]`: runs the scenarios (all eight by default), prints tables, writes bench/results/latest.{json,md}
 // (or, for a run of opt-in scenarios only, files named after them).
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runAttribution } from './attribution.js';
 import { runColdPath } from './cold-path.js';
 import { runFleet } from './fleet.js';
+import { runFrameworks } from './frameworks.js';
 import { runHotPath } from './hot-path.js';
 import { runInstructions } from './instructions.js';
 import { appNodePath, benchDir, goalMark, log, machine, markdownTable, nodeVersion, settings, textTable, type ScenarioResult } from './lib.js';
@@ -21,6 +22,7 @@ const scenarios: Record<string, () => Promise<ScenarioResult>> = {
   runtimes: runRuntimes,
   fleet: runFleet,
   attribution: runAttribution,
+  frameworks: runFrameworks,
 };
 /** Run only when named: they re-run the hot-path apps under --cpu-prof / valgrind (instructions: ~9 min). */
 const extras: Record<string, () => Promise<ScenarioResult>> = { profile: runProfile, instructions: runInstructions };

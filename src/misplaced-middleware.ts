@@ -2,6 +2,10 @@
 // passport.authenticate), so every request looks anonymous and nothing is ever attributed, with no error anywhere.
 import type { IncomingHttpHeaders } from 'node:http';
 
+const expressFix =
+  'orqIdentity probably runs before your auth middleware: register it after (`app.use(auth); app.use(identity)`), ' +
+  "or, with per-route authentication such as passport.authenticate(), after it on each route with one shared instance (`app.get('/x', auth, identity, handler)`).";
+
 /** Requests that look signed in, in a row with no user found, before we say something. */
 export const anonymousStreakLimit = 20;
 
@@ -31,7 +35,11 @@ export class MisplacedMiddlewareWatch {
   active = true;
   private streak = 0;
 
-  constructor(private readonly caller: string) {}
+  /** @param fix what to do about it, in the framework's words; defaults to Express's middleware order */
+  constructor(
+    private readonly caller: string,
+    private readonly fix: string = expressFix,
+  ) {}
 
   userFound(): void {
     this.active = false;
@@ -43,8 +51,7 @@ export class MisplacedMiddlewareWatch {
     process.emitWarning(
       `${this.caller}: ${anonymousStreakLimit} requests in a row carried an Authorization header or a session cookie, ` +
         'but getUser found no user in any of them, so no identity was attached and orq was never called. ' +
-        'orqIdentity probably runs before your auth middleware: register it after (`app.use(auth); app.use(identity)`), ' +
-        "or, with per-route authentication such as passport.authenticate(), after it on each route with one shared instance (`app.get('/x', auth, identity, handler)`). " +
+        `${this.fix} ` +
         'If your auth layer leaves the user somewhere else on the request, pass `getUser`.',
       { code: 'ORQ_IDENTITY_NO_USER_FOUND' },
     );

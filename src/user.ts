@@ -29,7 +29,8 @@ export function defaultGetUser(req: object): string | undefined {
   return readId(auth, 'sub') ?? readId(auth, 'userId');
 }
 
-function readId(holder: unknown, key: string): string | undefined {
+/** @internal A string (or safe-integer) id at `holder[key]`, or undefined. */
+export function readId(holder: unknown, key: string): string | undefined {
   if (holder === null || typeof holder !== 'object') return undefined;
   const value = normaliseId((holder as Record<string, unknown>)[key]);
   return typeof value === 'string' ? value : undefined;
