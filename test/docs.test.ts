@@ -17,7 +17,8 @@ const documents = [
   ...readdirSync(join(root, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`),
   'test/MUTATION.md',
   'bench/README.md',
-  ...readdirSync(join(root, 'examples')).map((name) => `examples/${name}/README.md`),
+  // Each example is a folder with its README; the demo runners beside them are not.
+  ...readdirSync(join(root, 'examples'), { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => `examples/${entry.name}/README.md`),
 ];
 
 /** The text with code (fenced blocks, inline spans) and HTML comments blanked out, line breaks kept, so what is left is prose. */
