@@ -44,8 +44,8 @@ const middleware = orqIdentity({
   apiKey: spec.apiKey,
   serverURL: spec.orqUrl,
   shared: { redis: await redisClient() },
-  // The soak ramps up from an empty cache to about a thousand users in its first minutes; the default budget
-  // (60 calls a minute) would spread that over a quarter of an hour. Measured: what the fleet calls, not what it may.
+  // The soak ramps up from an empty cache to hundreds of users in its first minutes (two calls each); the default
+  // budget (60 calls a minute) would spread that over a quarter of an hour. Measured: what the fleet calls, not what it may.
   budget: { calls: 3_000, windowMs: 60_000 },
   onError: (error) => {
     errorsByCode[error.code] = (errorsByCode[error.code] ?? 0) + 1;
