@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { faultReply, FaultQueue, type Fault } from './faults.js';
+import { RollingRateLimit, type EmulatorRateLimit } from './rate-limit.js';
 import { json, parseRequest, replyStatus, send, type EmulatorCall, type Operation, type ParsedRequest, type Reply } from './http.js';
 import { classifyIdentityRoute, dispatchIdentity, type HandlerContext, type ResponseShape, type Route } from './identity-routes.js';
 import { classifyLlmRoute, handleLlmCall, type LlmAnswer, type LlmRoute } from './router-routes.js';
@@ -10,6 +11,7 @@ import { IdentityStore, validateCreate, type IdentityUsage, type JsonObject, typ
 
 export type { CallIdentity, CallStatus, EmulatorCall, IdentitySource, Operation } from './http.js';
 export type { Fault, FaultEffect } from './faults.js';
+export type { EmulatorRateLimit } from './rate-limit.js';
 export type { ResponseShape } from './identity-routes.js';
 export { EMULATED_CALL_USAGE, type IdentityUsage, type SeedIdentityInput, type WireIdentity } from './store.js';
 
@@ -21,6 +23,12 @@ export interface OrqEmulatorOptions {
   workspaceId?: string | undefined;
   /** Acts like a proxy that decodes `%2F` to `/` before routing, so an id containing "/" no longer reaches its identity. */
   decodeEncodedSlashes?: boolean | undefined;
+  /**
+   * Limits the identity endpoints like orq limits a workspace: at most `calls` per rolling `windowMs` (default
+   * 60 000), then 429 with `Retry-After`; every identity answer carries `X-RateLimit-Limit`, `-Remaining` and `-Reset`.
+   * Defaults to none.
+   */
+  rateLimit?: EmulatorRateLimit | undefined;
 }
 
 export interface OrqEmulator {
@@ -38,6 +46,8 @@ export interface OrqEmulator {
   inject(fault: Fault): void;
   clearFaults(): void;
   setLatency(ms: number): void;
+  /** Replaces the rate limit (`undefined`: none), e.g. to rehearse a plan change; the new window starts empty. */
+  setRateLimit(limit: EmulatorRateLimit | undefined): void;
   seed(input: SeedIdentityInput): WireIdentity;
   identities(): WireIdentity[];
   setUsage(externalId: string, usage: IdentityUsage): void;
@@ -85,13 +95,21 @@ export async function startOrqEmulator(options: OrqEmulatorOptions = {}): Promis
   const calls: EmulatorCall[] = [];
   const timers = new Set<ReturnType<typeof setTimeout>>();
   let latencyMs = assertDelay(options.latencyMs ?? 0);
+  let rateLimit = options.rateLimit === undefined ? undefined : new RollingRateLimit(options.rateLimit);
 
   // Faults come first because they stand in for the network and gateway, which act before auth.
   function answer(route: Route | LlmRoute, request: ParsedRequest, fault: Fault | undefined): LlmAnswer {
     const injected = fault === undefined ? undefined : faultReply(fault, request);
     if (injected !== undefined) return { reply: injected };
     if (request.headers.authorization !== `Bearer ${apiKey}`) return { reply: json(401, { error: 'Unauthorized' }) };
-    return 'streamPath' in route ? handleLlmCall(ctx.store, route, request) : { reply: dispatchIdentity(ctx, route, request) };
+    if ('streamPath' in route) return handleLlmCall(ctx.store, route, request);
+    // The limit is the workspace's: it is known only once the key is, and it covers the identity endpoints alone
+    // here (orq's deployments and gateway have limits of their own).
+    const verdict = rateLimit?.take();
+    if (verdict === undefined) return { reply: dispatchIdentity(ctx, route, request) };
+    if (!verdict.allowed) return { reply: json(429, { error: 'Too many requests' }, verdict.headers) };
+    const reply = dispatchIdentity(ctx, route, request);
+    return { reply: reply.kind === 'json' || reply.kind === 'raw' ? { ...reply, headers: { ...reply.headers, ...verdict.headers } } : reply };
   }
 
   let closing: Promise<void> | undefined;
@@ -171,6 +189,9 @@ export async function startOrqEmulator(options: OrqEmulatorOptions = {}): Promis
     clearFaults: () => faults.clear(),
     setLatency: (ms) => {
       latencyMs = assertDelay(ms);
+    },
+    setRateLimit: (limit) => {
+      rateLimit = limit === undefined ? undefined : new RollingRateLimit(limit);
     },
     seed: (input) => {
       const validated = validateCreate(seedToBody(input));

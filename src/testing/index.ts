@@ -8,6 +8,7 @@ export {
 export type {
   CallIdentity,
   CallStatus,
+  EmulatorRateLimit,
   EmulatorCall,
   Fault,
   FaultEffect,
