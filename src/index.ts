@@ -1,7 +1,8 @@
 // The public surface of express-orq-identity; everything else is internal.
 export { orqIdentity, type OrqIdentityMiddleware, type OrqIdentityOptions } from './middleware.js';
 export { createIdentityResolver, type CloseOptions, type IdentityResolver, type ResolvableUser } from './resolver.js';
-export type { BudgetOptions, CacheOptions, IdentityResolverOptions } from './options.js';
+export type { BacklogOptions, BudgetOptions, CacheOptions, IdentityResolverOptions } from './options.js';
+export type { LookupOrderOption } from './registration/lookup-order.js';
 export type { SharedOptions } from './store/shared-options.js';
 export type { RedisClientLike, SendCommand } from './store/command.js';
 export { currentOrqIdentity, currentOrqUser, runWithOrqIdentity, runWithOrqUser, type OrqRequestUser } from './context.js';
@@ -11,6 +12,7 @@ export {
   type OrqCallEvent,
   type OrqCallOutcome,
   type OrqLookupEvent,
+  type OrqBacklogEvent,
   type OrqLookupOutcome,
 } from './observability/channels.js';
 export type { OrqClient } from './transport/orq-sdk-client.js';

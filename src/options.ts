@@ -7,6 +7,9 @@ import { createFetchIdentityApi } from './transport/fetch-api.js';
 import { createIdentityApi, readApiKey, type OrqClient } from './transport/orq-sdk-client.js';
 import { makeSharedStore, type SharedOptions } from './store/shared-options.js';
 import type { RedisStore } from './store/redis-store.js';
+import type { BudgetConfig } from './calls/policy.js';
+import type { BacklogLimits } from './registration/backlog.js';
+import type { LookupOrderOption } from './registration/lookup-order.js';
 import type { OrqIdentity } from './types.js';
 
 /** Options of the in-process identity cache (and of the shared store's entries). */
@@ -28,12 +31,25 @@ export interface CacheOptions {
   maxEntryBytes?: number | undefined;
 }
 
-/** The call budget: never more than `calls` calls to orq in any rolling `windowMs`. */
+/**
+ * The call budget: never more calls to orq in any rolling `windowMs` than orq's X-RateLimit-Limit allows (less a
+ * small reserve), learned from its answers, and never more than `calls` when you set it.
+ */
 export interface BudgetOptions {
-  /** Calls allowed per window, per process (fleet-wide with `shared`). No default: required. */
-  calls: number;
+  /** The most calls per window, per process (fleet-wide with `shared`), whatever orq announces; also the figure used until orq has answered. Defaults to none: the limit orq announces, starting at `20` (the smallest plan's). */
+  calls?: number | undefined;
   /** The rolling window, in ms. Defaults to `60_000`. */
   windowMs?: number | undefined;
+}
+
+/** The registration backlog: users deferred for lack of budget (or by a short outage), registered in the background. */
+export interface BacklogOptions {
+  /** Most users waiting; past it the least recently active fall out. Defaults to `100_000`. */
+  maxEntries?: number | undefined;
+  /** Most memory their profiles may take in this process (the length of their JSON). Defaults to `50_000_000` (about 50 MB). */
+  maxBytes?: number | undefined;
+  /** A user inactive this long falls out before it is registered (its next request looks it up again). Defaults to `86_400_000` (a day). */
+  maxIdleMs?: number | undefined;
 }
 
 /** Options of the framework-free core (`createIdentityResolver`); `orqIdentity` takes these too. */
@@ -48,8 +64,12 @@ export interface IdentityResolverOptions<TContext = undefined> {
   cache?: CacheOptions | LRUCache<string, OrqIdentity> | undefined;
   /** Share identities, single flight and the call budget across instances through Redis: `{ redis: client }`. Defaults to `undefined` (this process alone). */
   shared?: SharedOptions | undefined;
-  /** Most calls to orq in any rolling window, per process or, with `shared`, per fleet; `false` for none. Defaults to `{ calls: 60, windowMs: 60_000 }`. */
+  /** Most calls to orq in any rolling window, per process or, with `shared`, per fleet: learned from orq's X-RateLimit-* headers, capped by `calls` when given; `false` for none. Defaults to `{ windowMs: 60_000 }` (learned, starting at 20 calls until orq's first answer). */
   budget?: BudgetOptions | false | undefined;
+  /** Queue users whose lookup found no room in the budget (or met a short outage) and register them in the background, most recently active first, so their next request finds the identity; fleet-wide with `shared`. `false`: such users are looked up again on a later request. Defaults to `{ maxEntries: 100_000, maxBytes: 50_000_000, maxIdleMs: 86_400_000 }`. */
+  backlog?: BacklogOptions | false | undefined;
+  /** Which call a lookup of a user unknown here makes first: `'adaptive'` creates first (one call per new user) after 10 lookups in a row found new users, and retrieves first again at the first conflict; `'retrieve-first'` always retrieves, then creates on a 404. Defaults to `'adaptive'`. */
+  lookupOrder?: LookupOrderOption | undefined;
   /** The longest one lookup (retrieve, create, their retries and queueing) may take, also when it goes on in the background after a request stopped waiting. Defaults to `10_000`. */
   lookupTimeoutMs?: number | undefined;
   /** Most calls to orq in flight at once; more wait in a queue. Defaults to `16`. */
@@ -70,6 +90,12 @@ export interface IdentityResolverOptions<TContext = undefined> {
   onError?: ((error: OrqIdentityError, context: TContext | undefined) => void) | undefined;
 }
 
+/**
+ * Calls per minute a budget starts from before orq has said what the workspace's plan allows: the smallest plan's
+ * (Sandbox, 20/min for API calls other than deployments), so no plan sees a 429 from us before we know better.
+ */
+export const startingBudgetCalls = 20;
+
 /** The filled-in, checked form of IdentityResolverOptions. */
 export interface ResolverConfig<TContext> {
   /** The identity endpoints: the app's own SDK client, or our fetch transport. */
@@ -82,7 +108,9 @@ export interface ResolverConfig<TContext> {
   freshMs: number;
   staleMs: number;
   store: RedisStore | undefined;
-  budget: { calls: number; windowMs: number } | undefined;
+  budget: BudgetConfig | undefined;
+  backlog: BacklogLimits | undefined;
+  lookupOrder: LookupOrderOption;
   lookupTimeoutMs: number;
   maxConcurrency: number;
   maxQueue: number;
@@ -96,13 +124,14 @@ export interface ResolverConfig<TContext> {
 }
 
 export const resolverOptionNames = [
-  'client', 'apiKey', 'serverURL', 'cache', 'shared', 'budget', 'lookupTimeoutMs', 'maxConcurrency', 'maxQueue', 'retries',
-  'circuitBreaker', 'failureMemoryMs', 'syncProfile', 'metrics', 'onError',
+  'client', 'apiKey', 'serverURL', 'cache', 'shared', 'budget', 'backlog', 'lookupOrder', 'lookupTimeoutMs', 'maxConcurrency', 'maxQueue',
+  'retries', 'circuitBreaker', 'failureMemoryMs', 'syncProfile', 'metrics', 'onError',
 ] as const satisfies ReadonlyArray<keyof IdentityResolverOptions>;
 
 /** Options that live inside another one: a misplaced top-level `freshMs` is pointed at `cache.freshMs`. */
 export const nestedOptionNames = [
   'cache.max', 'cache.freshMs', 'cache.staleMs', 'cache.maxBytes', 'cache.maxEntryBytes', 'circuitBreaker.failureThreshold', 'circuitBreaker.cooldownMs', 'metrics.refreshMs',
+  'backlog.maxEntries', 'backlog.maxBytes', 'backlog.maxIdleMs',
 ] as const;
 
 // Fails to compile when an option is added to IdentityResolverOptions but not to the list above,
@@ -159,6 +188,8 @@ export function resolveResolverConfig<TContext>(
     ...lifetimes,
     store: makeSharedStore(check, options.shared, clientCredentials(client, apiKey, serverURL), (error) => onError(error, undefined)),
     budget: makeBudget(check, options.budget),
+    backlog: makeBacklog(check, options.backlog),
+    lookupOrder: check.oneOf('lookupOrder', options.lookupOrder, ['adaptive', 'retrieve-first'] as const, 'adaptive'),
     lookupTimeoutMs: check.milliseconds('lookupTimeoutMs', options.lookupTimeoutMs, 10_000),
     maxConcurrency: check.count('maxConcurrency', options.maxConcurrency, 16, 1),
     maxQueue: check.count('maxQueue', options.maxQueue, 1_000, 0),
@@ -207,16 +238,30 @@ function cacheLifetimes(check: OptionChecker, cache: IdentityResolverOptions<unk
   return { freshMs, staleMs };
 }
 
-function makeBudget(check: OptionChecker, budget: unknown): { calls: number; windowMs: number } | undefined {
+function makeBudget(check: OptionChecker, budget: unknown): BudgetConfig | undefined {
   if (budget === false) return undefined;
-  if (budget === undefined) return { calls: 60, windowMs: 60_000 };
-  if (budget === null || typeof budget !== 'object') check.fail('budget', budget, 'pass `{ calls, windowMs }`, e.g. `budget: { calls: 60, windowMs: 60_000 }`, or `false` for none');
+  if (budget === undefined) return { calls: startingBudgetCalls, windowMs: 60_000, maxCalls: Number.MAX_SAFE_INTEGER, learn: true };
+  if (budget === null || typeof budget !== 'object') check.fail('budget', budget, 'pass `{ calls, windowMs }`, e.g. `budget: { calls: 100, windowMs: 60_000 }`, or `false` for none');
   const given = budget as Partial<BudgetOptions>;
   check.knownInside('budget', given, ['calls', 'windowMs']);
-  if (given.calls === undefined) check.fail('budget.calls', given.calls, 'pass the most calls to orq per window, e.g. `calls: 60`');
+  const windowMs = check.milliseconds('budget.windowMs', given.windowMs, 60_000);
+  if (given.calls === undefined) {
+    // A shorter window (an emulator's, in a rehearsal) starts from the same rate: 20 calls a minute.
+    return { calls: Math.max(1, Math.floor((startingBudgetCalls * windowMs) / 60_000)), windowMs, maxCalls: Number.MAX_SAFE_INTEGER, learn: true };
+  }
+  const calls = check.count('budget.calls', given.calls, 60, 1);
+  return { calls, windowMs, maxCalls: calls, learn: true };
+}
+
+function makeBacklog(check: OptionChecker, backlog: unknown): BacklogLimits | undefined {
+  if (backlog === false) return undefined;
+  const given = (backlog ?? {}) as BacklogOptions;
+  if (typeof given !== 'object') check.fail('backlog', backlog, 'pass `{ maxEntries, maxBytes, maxIdleMs }`, or `false` for none');
+  check.knownInside('backlog', given, ['maxEntries', 'maxBytes', 'maxIdleMs']);
   return {
-    calls: check.count('budget.calls', given.calls, 60, 1),
-    windowMs: check.milliseconds('budget.windowMs', given.windowMs, 60_000),
+    maxEntries: check.count('backlog.maxEntries', given.maxEntries, 100_000, 1),
+    maxBytes: check.count('backlog.maxBytes', given.maxBytes, 50_000_000, 1),
+    maxIdleMs: check.milliseconds('backlog.maxIdleMs', given.maxIdleMs, 86_400_000),
   };
 }
 
@@ -350,6 +395,14 @@ export class OptionChecker {
     if (value === undefined) return fallback;
     if (typeof value !== 'boolean') this.fail(name, value, 'pass `true` or `false`');
     return value;
+  }
+
+  oneOf<const T extends string>(name: string, value: unknown, choices: readonly T[], fallback: T): T {
+    if (value === undefined) return fallback;
+    if (typeof value !== 'string' || !(choices as readonly string[]).includes(value)) {
+      this.fail(name, value, `pass one of ${choices.map((choice) => `\`'${choice}'\``).join(', ')}`);
+    }
+    return value as T;
   }
 
   func<T>(name: string, value: T | undefined): T | undefined {

@@ -1,5 +1,6 @@
 // What both transports share: the identity endpoints' contract, how a failed call reads (by its fields), and the wire shapes we accept.
 import { OrqApiError, type OrqFailureKind, type OrqOperation } from './errors/orq-api-error.js';
+import type { RateLimitInfo } from './calls/rate-limit.js';
 import type { OrqIdentity, OrqIdentityMetrics, OrqUser, ProfileField } from './types.js';
 import { isText } from './user.js';
 
@@ -18,6 +19,8 @@ export interface IdentityApi {
    * id that is another identity's `contact_…` id would change that identity. `externalId` names the user in errors.
    */
   update(identity: Pick<OrqIdentity, 'id' | 'externalId'>, changes: Pick<OrqUser, ProfileField>, options: CallOptions): Promise<OrqIdentity>;
+  /** Tells `listener` what every answer's X-RateLimit-* headers say (429s included); returns how to stop listening. */
+  observeRateLimits(listener: (info: RateLimitInfo) => void): () => void;
 }
 
 /**

@@ -8,7 +8,7 @@ import type { CallPriority } from './calls/budget.js';
 import { openInstance } from './instances.js';
 import { StatsCounters, type OrqIdentityStats } from './observability/stats.js';
 import type { BreakerState } from './calls/circuit-breaker.js';
-import { CallPolicy } from './calls/policy.js';
+import { CallPolicy, type PrepaidCall } from './calls/policy.js';
 import { IdentityMismatchError } from './errors/identity-mismatch-error.js';
 import { InvalidUserError } from './errors/invalid-user-error.js';
 import { OrqApiError } from './errors/orq-api-error.js';
@@ -17,10 +17,12 @@ import { OrqUnavailableError } from './errors/orq-unavailable-error.js';
 import { resolveResolverConfig, type IdentityResolverOptions, type ResolverConfig } from './options.js';
 import type { IdentityApi } from './orq-client.js';
 import { Reporter } from './reporter.js';
+import { RegistrationBacklog, type RegisterOutcome } from './registration/backlog.js';
+import { LookupOrder } from './registration/lookup-order.js';
 import { fleetSingleFlight } from './store/fleet-single-flight.js';
 import { unavailable, type StoredIdentity } from './store/redis-store.js';
-import type { OrqIdentity } from './types.js';
-import { checkUser, errorText, externalIdOf, type CheckedUser, type UserLike } from './user.js';
+import type { OrqIdentity, OrqUser } from './types.js';
+import { checkUser, errorText, externalIdOf, externalIdProblem, type CheckedUser, type UserLike } from './user.js';
 
 /** A user to resolve: an OrqUser, or its external id (a string or a safe integer). */
 export type ResolvableUser = Exclude<UserLike, null | undefined>;
@@ -71,6 +73,24 @@ function mangledOrMissing(createError: OrqApiError, externalId: string): OrqApiE
   );
 }
 
+/**
+ * A lookup that failed for want of room or of orq (the budget, a pause, a full queue, an outage), not because of
+ * the user: the user waits in the backlog instead of for its next request.
+ */
+function isDeferral(error: unknown): boolean {
+  if (error instanceof OrqUnavailableError) return error.reason === 'budget' || error.reason === 'circuit-open' || error.reason === 'overloaded';
+  return error instanceof OrqApiError && error.isOutage;
+}
+
+/** Where a lookup started: a request's cache miss, or the backlog registering a user deferred earlier. */
+type LookupSource = 'request' | 'backlog';
+
+/** What one lookup did so far: whether it created the identity, and the room its first call may spend. */
+interface LookupProgress {
+  created: boolean;
+  prepaid: PrepaidCall | undefined;
+}
+
 /** Creates the core that resolves users to identities; `orqIdentity` is a thin Express adapter over it. */
 export function createIdentityResolver<TContext = undefined>(
   options: IdentityResolverOptions<TContext> = {},
@@ -99,6 +119,9 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
   private readonly knownAbsent: LRUCache<string, true>;
   private closed = false;
   private readonly releaseInstance: () => void;
+  private readonly stopObservingLimits: () => void;
+  private readonly order: LookupOrder;
+  private readonly backlog: RegistrationBacklog | undefined;
 
   constructor(private readonly config: ResolverConfig<TContext>) {
     this.releaseInstance = openInstance(config.orqTarget, config.caller);
@@ -109,6 +132,22 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     this.failures = memory === undefined ? undefined : new LRUCache(memory);
     this.knownAbsent = new LRUCache({ max: config.cache.max || 10_000, ttl: config.lookupTimeoutMs * 60 });
     this.policy = new CallPolicy(config, this.reporter, this.counters);
+    this.stopObservingLimits = this.api.observeRateLimits((info) => this.policy.learnRateLimit(info));
+    this.order = new LookupOrder(config.lookupOrder === 'adaptive');
+    this.backlog =
+      config.backlog === undefined ? undefined
+      : new RegistrationBacklog(config.backlog, {
+        store: config.store,
+        register: (user) => this.registerFromBacklog(user),
+        isRegistered: (externalId) => this.cache.has(externalId),
+        pace: () => {
+          const budget = this.policy.budgetFigures;
+          return { calls: budget?.calls ?? config.maxConcurrency * 60, windowMs: budget?.windowMs ?? 60_000, callsPerUser: this.order.createsFirst ? 1 : 2 };
+        },
+        // A few at a time: registrations wait for the budget, and must leave the concurrency limit to requests' lookups.
+        workers: Math.max(1, Math.min(4, Math.floor(config.maxConcurrency / 2))),
+        pausedForMs: () => (this.policy.isOpen ? this.policy.retryInMs : 0),
+      });
     this.updates = new BackgroundUpdates({
       cache: this.cache,
       api: this.api,
@@ -157,12 +196,22 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
       circuit: this.policy.circuit,
       retryInMs: this.policy.retryInMs,
       backgroundTasks: this.tasks.size,
+      order: this.order.name,
+      budget: this.policy.budgetFigures,
+      backlog: this.backlog?.stats(),
     });
   }
 
   isBackingOff(externalId: string): boolean {
+    // A request joins a registration under way (the backlog's too), for at most timeoutMs like any lookup.
     if (this.lookups.has(externalId)) return false;
-    return this.policy.isOpen || this.failures?.has(externalId) === true;
+    if (this.backlog?.has(externalId) === true) return true;
+    if (this.policy.isOpen) {
+      // Skipped without a lookup while calls are paused: queued by id (once), so it is registered when they resume.
+      if (this.backlog !== undefined && externalIdProblem(externalId) === undefined) this.backlog.add({ externalId });
+      return true;
+    }
+    return this.failures?.has(externalId) === true;
   }
 
   resolve(found: ResolvableUser, context?: TContext, waitMs?: number): Promise<OrqIdentity> {
@@ -204,38 +253,52 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
   async close({ timeoutMs = 5_000 }: CloseOptions = {}): Promise<{ pending: number }> {
     this.closed = true;
     this.releaseInstance();
+    this.stopObservingLimits();
+    this.backlog?.close();
     const pending = await this.tasks.drain(timeoutMs);
     this.reporter.flush();
     return { pending };
   }
 
-  private startLookup(checked: CheckedUser, context: TContext | undefined): Promise<OrqIdentity> {
+  private startLookup(checked: CheckedUser, context: TContext | undefined, source: LookupSource = 'request', prepaid?: PrepaidCall): Promise<OrqIdentity> {
     const externalId = checked.user.externalId;
     if (this.closed) {
       return Promise.reject(new OrqUnavailableError('The identity resolver is closed; no new lookups start.', 'closed', externalId));
     }
-    if (this.policy.isOpen) return Promise.reject(this.policy.circuitOpenError(externalId));
+    if (this.policy.isOpen) {
+      if (source === 'request') this.backlog?.add(checked.user);
+      if (prepaid !== undefined) this.policy.release(prepaid);
+      return Promise.reject(this.policy.circuitOpenError(externalId));
+    }
 
     this.counters.lookupsStarted++;
     const startedAt = performance.now();
-    const progress = { created: false };
+    const progress: LookupProgress = { created: false, prepaid };
     const ended = (outcome: 'found' | 'created' | 'failed'): void => {
       this.counters.lookup(outcome, startedAt, this.joined.get(externalId) ?? 0);
       this.joined.delete(externalId);
     };
     // One chain with one catch: anything thrown after orq answered (an oversized identity, an app's own cache
     // refusing the entry) is a failed lookup too, reported and remembered like an orq failure.
-    const lookup = this.lookupShared(checked, context, progress)
+    const lookup = this.lookupShared(checked, context, progress, source === 'backlog' ? 'backlog' : 'lookup')
       .then((stored) => {
         const { identity, fetchedAt } = this.refuseOversized(stored);
         // An answer another instance fetched earlier is usable for what is left of its staleMs, not a whole new one.
         this.updates.keep(externalId, identity, fetchedAt, Date.now());
         if (this.config.syncProfile) this.updates.syncProfile(identity, checked.user, context);
         ended(progress.created ? 'created' : 'found');
+        if (prepaid !== undefined) this.policy.release(prepaid);
         return identity;
       })
       .catch((error: unknown) => {
         ended('failed');
+        // Room taken for a call never made (the answer came from the store, or the lookup failed before it).
+        if (prepaid !== undefined) this.policy.release(prepaid);
+        if (this.backlog !== undefined && isDeferral(error) && !this.closed) {
+          // The backlog's own registrations go back into it (registerFromBacklog); a request's user joins it.
+          if (source === 'backlog') throw error;
+          this.backlog.add(checked.user);
+        }
         throw this.failed(error, externalId, context);
       });
     this.lookups.set(externalId, lookup);
@@ -243,44 +306,92 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     return lookup;
   }
 
+  /** Registers one user the backlog kept: what became of it decides whether it goes back in. */
+  private async registerFromBacklog(user: OrqUser): Promise<RegisterOutcome> {
+    if (this.closed) return { kind: 'failed' };
+    let checked: CheckedUser;
+    try {
+      // Checked again: a user from the fleet's backlog came through Redis, and is trusted no more than getUser's.
+      checked = checkUser(user);
+    } catch (error) {
+      const invalid = error as InvalidUserError;
+      this.reporter.reportOnce(`invalid:${String(invalid.externalId)}:${invalid.message}`, invalid, undefined);
+      return { kind: 'failed' };
+    }
+    try {
+      const externalId = checked.user.externalId;
+      let lookup = this.lookups.get(externalId);
+      if (lookup === undefined) {
+        // Room first, then the lookup: while it waits for room, the user's requests go on at once (isBackingOff)
+        // instead of joining a lookup (here, or through the fleet's lease) that would keep them waiting.
+        const prepaid = await this.policy.prepay('backlog', externalId, Date.now() + this.config.lookupTimeoutMs, undefined);
+        lookup = this.lookups.get(externalId);
+        if (lookup !== undefined || this.cache.has(externalId)) this.policy.release(prepaid);
+        else lookup = this.startLookup(checked, undefined, 'backlog', prepaid);
+      }
+      await lookup;
+      this.failures?.delete(checked.user.externalId);
+      return { kind: 'registered' };
+    } catch (error) {
+      if (!isDeferral(error) || this.closed) return { kind: 'failed' };
+      // After a pause, when it ends; after a budget refusal (which waited for room up to the lookup's deadline), soon.
+      return { kind: 'deferred', retryInMs: Math.max(this.policy.retryInMs, 250) };
+    }
+  }
+
   /**
    * The shared store, then orq once per fleet: the lease holder looks the user up and writes the answer, the other
    * instances read it. Without a store, or while it fails, this process looks the user up itself.
    */
-  private async lookupShared(checked: CheckedUser, context: TContext | undefined, progress: { created: boolean }): Promise<StoredIdentity> {
+  private async lookupShared(
+    checked: CheckedUser, context: TContext | undefined, progress: LookupProgress, priority: CallPriority,
+  ): Promise<StoredIdentity> {
     const store = this.config.store;
-    if (store === undefined) return { identity: await this.lookup(checked, context, progress), fetchedAt: Date.now() };
+    if (store === undefined) return { identity: await this.lookup(checked, context, progress, priority), fetchedAt: Date.now() };
     const externalId = checked.user.externalId;
     const shared = await store.readIdentity(externalId);
     if (shared !== undefined && shared !== unavailable) return shared;
     const { lookupTimeoutMs, staleMs } = this.config;
     // Half the lookup's time to wait for another instance's answer, the rest to look it up here if none comes.
     const flight = await fleetSingleFlight(store, externalId, {
-      leaseMs: lookupTimeoutMs, deadline: Date.now() + lookupTimeoutMs / 2, keepMs: staleMs, work: () => this.lookup(checked, context, progress),
+      leaseMs: lookupTimeoutMs, deadline: Date.now() + lookupTimeoutMs / 2, keepMs: staleMs, work: () => this.lookup(checked, context, progress, priority),
     });
     return flight.entry;
   }
 
-  /** retrieve → create on a 404 → verify the answer is this user's. */
-  private async lookup({ user, dropped }: CheckedUser, context: TContext | undefined, progress: { created: boolean }): Promise<OrqIdentity> {
+  /**
+   * retrieve → create on a 404 → verify the answer is this user's; or, while users arrive new to orq (LookupOrder),
+   * create → retrieve on a conflict.
+   */
+  private async lookup(
+    { user, dropped }: CheckedUser, context: TContext | undefined, progress: LookupProgress, priority: CallPriority,
+  ): Promise<OrqIdentity> {
     const externalId = user.externalId;
     const deadline = Date.now() + this.config.lookupTimeoutMs;
     for (const problem of dropped) this.reporter.reportOnce(`dropped:${externalId}:${problem.field}`, problem, context);
 
-    const found = this.knownAbsent.has(externalId) ? undefined : await this.retrieve(externalId, deadline, context);
-    if (found !== undefined && found.externalId === externalId) return found;
-    if (found !== undefined) this.reporter.report(new IdentityMismatchError(externalId, found.externalId), context);
-    else this.knownAbsent.set(externalId, true);
+    const knownAbsent = this.knownAbsent.has(externalId);
+    const createFirst = !knownAbsent && this.order.createsFirst;
+    if (!knownAbsent && !createFirst) {
+      const found = await this.retrieve(externalId, deadline, context, false, priority, progress.prepaid);
+      this.order.retrieved(found !== undefined);
+      if (found !== undefined && found.externalId === externalId) return found;
+      if (found !== undefined) this.reporter.report(new IdentityMismatchError(externalId, found.externalId), context);
+      else this.knownAbsent.set(externalId, true);
+    }
 
     let created: OrqIdentity;
     try {
-      created = await this.policy.call('create', externalId, deadline, (options) => this.api.create(user, options), context, true);
+      // Created first, the create is the lookup's first call and asks the budget as one; after a 404 it finishes one.
+      created = await this.policy.call('create', externalId, deadline, (options) => this.api.create(user, options), context, !createFirst, priority, progress.prepaid);
     } catch (error) {
       // The documents say a create for an existing external id "will fail" but not with which 4xx:
       // whatever the status, another process may have won the race, so one more retrieve settles it.
       if (!(error instanceof OrqApiError) || error.kind !== 'http' || error.isOutage) throw error;
+      // Created first and refused: users that exist in orq are arriving (a flushed store, another service's users).
+      if (createFirst) this.order.conflicted();
       this.knownAbsent.delete(externalId);
-      const existing = await this.retrieve(externalId, deadline, context, true);
+      const existing = await this.retrieve(externalId, deadline, context, true, priority);
       if (existing === undefined) throw mangledOrMissing(error, externalId);
       if (existing.externalId !== externalId) throw new IdentityMismatchError(externalId, existing.externalId);
       return existing;
@@ -306,9 +417,11 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     );
   }
 
-  private retrieve(externalId: string, deadline: number, context: TContext | undefined, urgent = false, priority: CallPriority = 'lookup'): Promise<OrqIdentity | undefined> {
+  private retrieve(
+    externalId: string, deadline: number, context: TContext | undefined, urgent = false, priority: CallPriority = 'lookup', prepaid?: PrepaidCall,
+  ): Promise<OrqIdentity | undefined> {
     const includeMetrics = this.config.metricsRefreshMs !== undefined;
-    return this.policy.call('retrieve', externalId, deadline, (options) => this.api.retrieve(externalId, { ...options, includeMetrics }), context, urgent, priority);
+    return this.policy.call('retrieve', externalId, deadline, (options) => this.api.retrieve(externalId, { ...options, includeMetrics }), context, urgent, priority, prepaid);
   }
 
   /** Turns a lookup's failure into what waiting requests see, reporting it and remembering it for a while. */

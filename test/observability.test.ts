@@ -18,7 +18,7 @@ describe('stats()', () => {
 
     expect(middleware.stats()).toEqual({
       cache: { size: 2, max: 10_000, hits: 4, misses: 6 },
-      lookups: { started: 2, coalesced: 4, inFlight: 0, found: 1, created: 1, failed: 0 },
+      lookups: { started: 2, coalesced: 4, inFlight: 0, found: 1, created: 1, failed: 0, order: 'retrieve-first' },
       calls: {
         retrieve: { ...zeroCalls, 'not-found': 1, ok: 1 },
         create: { ...zeroCalls, ok: 1 },
@@ -27,6 +27,9 @@ describe('stats()', () => {
       queue: { inFlight: 0, queued: 0, maxConcurrency: 16, maxQueue: 1_000 },
       circuit: { state: 'closed', retryInMs: 0 },
       backgroundTasks: 0,
+      // startApp turns the budget off; the backlog is on by default and stayed empty.
+      budget: undefined,
+      backlog: { length: 0, oldestMs: 0, drainInMs: 0, registered: 0, dropped: 0 },
     });
   });
 
@@ -83,7 +86,9 @@ function record<T>(name: string): T[] {
 
 describe('diagnostics_channel events', () => {
   it('are published under the documented names', () => {
-    expect(orqIdentityChannels).toEqual({ call: 'express-orq-identity:call', lookup: 'express-orq-identity:lookup' });
+    expect(orqIdentityChannels).toEqual({
+      call: 'express-orq-identity:call', lookup: 'express-orq-identity:lookup', backlog: 'express-orq-identity:backlog',
+    });
   });
 
   it('report every call (operation, outcome, status, attempt, duration) and every lookup (outcome, duration, coalesced)', async () => {

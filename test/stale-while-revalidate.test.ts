@@ -69,7 +69,7 @@ describe('stale-while-revalidate cache', () => {
   it.each([
     [{ cache: { freshMs: 10_000, staleMs: 5_000 } }, /invalid option `cache\.staleMs`, received `5000`; pass at least `freshMs` \(10000\)/],
     [{ cache: { freshMs: '1h' } }, /invalid option `cache\.freshMs`, received `'1h'`; pass a number of milliseconds .* e\.g\. `freshMs: 3_600_000`/],
-    [{ budget: { windowMs: 1_000 } }, /invalid option `budget\.calls`, received `undefined`; pass the most calls to orq per window/],
+    [{ budget: { calls: 0, windowMs: 1_000 } }, /invalid option `budget\.calls`, received `0`; pass a whole number of at least 1/],
     [{ budget: { calls: 0 } }, /invalid option `budget\.calls`, received `0`; pass a whole number of at least 1/],
     [{ budget: 100 }, /invalid option `budget`, received `100`; pass `\{ calls, windowMs \}`/],
     [{ shared: { redis: 'redis://localhost' } }, /invalid option `shared\.redis`, received `'redis:\/\/localhost'`; pass a connected node-redis client/],

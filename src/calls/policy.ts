@@ -6,6 +6,7 @@ import { StatsCounters } from '../observability/stats.js';
 import type { Reporter } from '../reporter.js';
 import type { RedisStore } from '../store/redis-store.js';
 import { CallBudget, type BudgetDenial, type CallPriority } from './budget.js';
+import type { RateLimitInfo } from './rate-limit.js';
 import { CircuitBreaker, type BreakerState, type BreakerTicket } from './circuit-breaker.js';
 import { ConcurrencyLimit, DeadlineExceededError, QueueFullError } from './concurrency-limit.js';
 
@@ -20,8 +21,23 @@ export interface CallPolicyConfig {
   retries: number;
   failureThreshold: number;
   cooldownMs: number;
-  budget: { calls: number; windowMs: number } | undefined;
+  budget: BudgetConfig | undefined;
   store: RedisStore | undefined;
+}
+
+/** The budget as the call policy takes it: where it starts, its upper bound, and whether orq's headers may set it. */
+export interface BudgetConfig {
+  calls: number;
+  windowMs: number;
+  /** Defaults to `calls`. */
+  maxCalls?: number | undefined;
+  /** Defaults to false: `calls` is the budget whatever orq says. */
+  learn?: boolean | undefined;
+}
+
+/** Room in the budget taken ahead of a call by `prepay`: `spent` once a call used it or it was given back. */
+export interface PrepaidCall {
+  spent: boolean;
 }
 
 /** A call given less time than this would only add load: it fails as past its deadline instead. */
@@ -50,7 +66,7 @@ export class CallPolicy<TContext> {
     this.breaker = new CircuitBreaker({ failureThreshold: config.failureThreshold, cooldownMs: config.cooldownMs });
     this.limit = new ConcurrencyLimit(config.maxConcurrency, config.maxQueue);
     // Without a budget but with a shared store, an unbounded one still carries the fleet-wide pause after a 429.
-    const limits = config.budget ?? (config.store === undefined ? undefined : { calls: Number.MAX_SAFE_INTEGER, windowMs: 60_000 });
+    const limits = config.budget ?? (config.store === undefined ? undefined : { calls: Number.MAX_SAFE_INTEGER, windowMs: 60_000, learn: false });
     if (limits !== undefined) {
       this.budget = new CallBudget({
         ...limits,
@@ -61,6 +77,17 @@ export class CallPolicy<TContext> {
         },
       });
     }
+  }
+
+  /** What an answer's X-RateLimit-* headers said: the budget follows orq's limit from now on. */
+  learnRateLimit(info: RateLimitInfo): void {
+    this.budget?.learn(info);
+  }
+
+  /** The budget's calls per window now, and the limit orq announced (undefined until it did), for stats. */
+  get budgetFigures(): { calls: number; windowMs: number; learnedLimit: number | undefined } | undefined {
+    if (this.budget === undefined || this.config.budget === undefined) return undefined;
+    return { calls: this.budget.calls, windowMs: this.config.budget.windowMs, learnedLimit: this.budget.learned };
   }
 
   /** The breaker's state, reading `open` too while a 429 seen anywhere in the fleet pauses calls: no call goes then either. */
@@ -86,6 +113,25 @@ export class CallPolicy<TContext> {
     return this.breaker.state === 'open' || (this.budget !== undefined && this.budget.pausedForMs > 0);
   }
 
+  /**
+   * Takes the budget's room for one call before the work that makes it, waiting until `deadline`: a background
+   * registration waits for room here, not while it holds the user's lookup (which the user's requests would join
+   * and wait on). The first `call` given the token spends it; `release` gives back one that no call spent.
+   */
+  async prepay(priority: CallPriority, externalId: string, deadline: number, context: TContext | undefined): Promise<PrepaidCall> {
+    if (this.budget === undefined) return { spent: true };
+    if (this.breaker.state === 'open') throw this.circuitOpenError(externalId);
+    const denial = await this.budget.acquire(priority, deadline - minimumCallMs);
+    if (denial !== undefined) throw this.budgetError(denial, 'retrieve', externalId, context);
+    return { spent: false };
+  }
+
+  release(prepaid: PrepaidCall): void {
+    if (prepaid.spent) return;
+    prepaid.spent = true;
+    this.budget?.refund();
+  }
+
   /** One call to orq: through the concurrency limit and the breaker, retried while the deadline allows. */
   async call<T>(
     operation: OrqOperation,
@@ -95,13 +141,25 @@ export class CallPolicy<TContext> {
     context: TContext | undefined,
     urgent = false,
     priority: CallPriority = 'lookup',
+    prepaid?: PrepaidCall,
   ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      if (deadline - Date.now() < minimumCallMs) throw this.deadlineError(operation, externalId);
-      if (this.breaker.state === 'open') throw this.circuitOpenError(externalId);
-      if (this.budget !== undefined) {
+      if (deadline - Date.now() < minimumCallMs) {
+        if (prepaid !== undefined) this.release(prepaid);
+        throw this.deadlineError(operation, externalId);
+      }
+      if (this.breaker.state === 'open') {
+        if (prepaid !== undefined) this.release(prepaid);
+        throw this.circuitOpenError(externalId);
+      }
+      if (prepaid !== undefined && !prepaid.spent) {
+        prepaid.spent = true;
+      } else if (this.budget !== undefined) {
         // The create or a retry of a lookup under way finishes before new lookups start, as in the concurrency limit.
-        const denial = await this.budget.acquire(priority === 'lookup' && (urgent || attempt > 0) ? 'finish' : priority, deadline - minimumCallMs);
+        // A request may be waiting on a lookup: it never waits for room, its user goes to the backlog instead.
+        const waitUntil = priority === 'lookup' ? Date.now() : deadline - minimumCallMs;
+        const asking = (priority === 'lookup' || priority === 'backlog') && (urgent || attempt > 0) ? 'finish' : priority;
+        const denial = await this.budget.acquire(asking, waitUntil);
         if (denial !== undefined) throw this.budgetError(denial, operation, externalId, context);
       }
       const remaining = deadline - Date.now();
@@ -143,11 +201,18 @@ export class CallPolicy<TContext> {
   private budgetError(denial: BudgetDenial, operation: OrqOperation, externalId: string, context: TContext | undefined): OrqUnavailableError {
     if (denial.reason === 'paused') return this.pausedError(denial.waitMs, externalId);
     // Only a real budget says no for want of room (the unbounded one never does).
-    const { calls, windowMs } = this.config.budget ?? { calls: Number.MAX_SAFE_INTEGER, windowMs: 60_000 };
+    const windowMs = this.config.budget?.windowMs ?? 60_000;
+    const calls = this.budget?.calls ?? Number.MAX_SAFE_INTEGER;
+    const learned = this.budget?.learned;
+    const source =
+      this.config.budget?.learn !== true ? ''
+      : learned !== undefined ? `, from orq's limit of ${learned}`
+      : (this.config.budget.maxCalls ?? this.config.budget.calls) > this.config.budget.calls ? ", until orq's answers say what the plan allows"
+      : '';
     const error = new OrqUnavailableError(
-      `The call budget (${calls} calls to orq per ${windowMs} ms${this.config.store === undefined ? ' in this process' : ' across the fleet'}) ` +
-        `had no room for the ${operation} of user ${JSON.stringify(externalId)} before its deadline; it is tried again on a later request. ` +
-        'Raise `budget.calls` if your orq plan allows more.',
+      `The call budget (${calls} call${calls === 1 ? '' : 's'} to orq per ${windowMs} ms${this.config.store === undefined ? ' in this process' : ' across the fleet'}${source}) ` +
+        `had no room for the ${operation} of user ${JSON.stringify(externalId)} before its deadline; the request goes on without it, and the user ` +
+        'is registered when there is room (the registration backlog) or on a later request. Set `budget.calls` only to stay below what orq allows.',
       'budget', externalId,
     );
     const now = Date.now();

@@ -29,11 +29,22 @@ export interface OrqLookupEvent {
   coalesced: number;
 }
 
+/** Published on `express-orq-identity:backlog` when the registration backlog empties: every deferred user is registered. */
+export interface OrqBacklogEvent {
+  event: 'drained';
+  /** Users this process registered from the backlog since it last was empty. */
+  registered: number;
+  /** Since the backlog last went from empty to not. */
+  durationMs: number;
+}
+
 /** The names of the channels this package publishes on. */
 export const orqIdentityChannels = {
   call: 'express-orq-identity:call',
   lookup: 'express-orq-identity:lookup',
+  backlog: 'express-orq-identity:backlog',
 } as const;
 
 export const callChannel = diagnosticsChannel.channel(orqIdentityChannels.call);
 export const lookupChannel = diagnosticsChannel.channel(orqIdentityChannels.lookup);
+export const backlogChannel = diagnosticsChannel.channel(orqIdentityChannels.backlog);

@@ -2,6 +2,7 @@
 import type { BreakerState } from '../calls/circuit-breaker.js';
 import type { OrqOperation } from '../errors/orq-api-error.js';
 import { OrqApiError } from '../errors/orq-api-error.js';
+import type { BacklogStats } from '../registration/backlog.js';
 import { callChannel, lookupChannel, type OrqCallOutcome, type OrqLookupOutcome } from './channels.js';
 
 const operations: readonly OrqOperation[] = ['retrieve', 'create', 'update'];
@@ -32,7 +33,13 @@ export interface OrqIdentityStats {
     found: number;
     created: number;
     failed: number;
+    /** What a lookup of a user unknown here calls first now (see the `lookupOrder` option). */
+    order: 'retrieve-first' | 'create-first';
   };
+  /** The call budget now: calls per window, and the limit orq announced (undefined until it did). Undefined with `budget: false`. */
+  budget: { calls: number; windowMs: number; learnedLimit: number | undefined } | undefined;
+  /** The registration backlog (fleet-wide length with `shared`). Undefined with `backlog: false`. */
+  backlog: BacklogStats | undefined;
   /** Calls to orq, by operation and outcome (each retry counts; `not-sent` ones never left the process). */
   calls: Record<OrqOperation, Record<OrqCallOutcome, number>>;
   queue: {
@@ -64,6 +71,9 @@ export interface LiveFigures {
   circuit: BreakerState;
   retryInMs: number;
   backgroundTasks: number;
+  order: 'retrieve-first' | 'create-first';
+  budget: OrqIdentityStats['budget'];
+  backlog: BacklogStats | undefined;
 }
 
 export class StatsCounters {
@@ -112,11 +122,14 @@ export class StatsCounters {
         coalesced: this.lookupsCoalesced,
         inFlight: live.lookupsInFlight,
         ...this.lookupOutcomes,
+        order: live.order,
       },
       calls,
       queue: { inFlight: live.inFlight, queued: live.queued, maxConcurrency: live.maxConcurrency, maxQueue: live.maxQueue },
       circuit: { state: live.circuit, retryInMs: live.retryInMs },
       backgroundTasks: live.backgroundTasks,
+      budget: live.budget,
+      backlog: live.backlog,
     };
   }
 }

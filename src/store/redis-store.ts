@@ -4,9 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { CircuitBreaker, type BreakerTicket } from '../calls/circuit-breaker.js';
 import { SharedStoreError } from '../errors/shared-store-error.js';
 import { identityFromWire, parseJson } from '../orq-client.js';
-import type { OrqIdentity } from '../types.js';
+import type { OrqIdentity, OrqUser } from '../types.js';
 import type { SendCommand } from './command.js';
-import { pauseScript, releaseLeaseScript, takeBudgetScript } from './scripts.js';
+import { addToBacklogScript, learnRateLimitScript, pauseScript, releaseLeaseScript, takeBudgetScript, takeFromBacklogScript } from './scripts.js';
 
 /** An identity as the fleet knows it: the answer and when orq gave it (epoch ms). */
 export interface StoredIdentity {
@@ -28,6 +28,24 @@ export interface BudgetAnswer {
   instances: number;
   /** When granted: the grant's member in the window, to give it back with `refundBudget` if the call never goes. */
   member?: string;
+  /** The limit orq announced to some instance of the fleet, when the budget learns and one did. */
+  learnedLimit?: number;
+}
+
+/** How one call asks the fleet's window: the calls per window this instance knows, its priority's share of them, and
+ * the most a limit learned by another instance may allow (undefined: the budget does not learn). */
+export interface BudgetAsk {
+  calls: number;
+  share: number;
+  maxCalls: number | undefined;
+}
+
+/** A user taken off the fleet's backlog (undefined when it was empty), and the backlog's figures after. */
+export interface BacklogTake {
+  user: OrqUser | undefined;
+  length: number;
+  oldestMs: number;
+  dropped: number;
 }
 
 /** What the store answers when Redis failed or is being skipped: the caller goes on with this process alone. */
@@ -95,18 +113,58 @@ export class RedisStore {
     await this.run(['EVAL', releaseLeaseScript, '1', this.userKey(externalId, name), lease.token]);
   }
 
-  /** Asks the fleet's rolling window for one call, allowing at most `allowed` calls in `windowMs`. */
-  async takeBudget(windowMs: number, allowed: number): Promise<BudgetAnswer | Unavailable> {
+  /** Asks the fleet's rolling window for one call. */
+  async takeBudget(windowMs: number, ask: BudgetAsk): Promise<BudgetAnswer | Unavailable> {
     const member = `${this.instanceId}:${(this.leaseCounter += 1)}`;
     const answer = await this.run([
-      'EVAL', takeBudgetScript, '3', this.fleetKey('budget'), this.fleetKey('pause'), this.fleetKey('instances'),
-      String(Math.ceil(windowMs)), String(allowed), member, this.instanceId,
+      'EVAL', takeBudgetScript, '5', this.fleetKey('budget'), this.fleetKey('pause'), this.fleetKey('instances'), this.fleetKey('limit'),
+      this.fleetKey('left'), String(Math.ceil(windowMs)), String(ask.calls), member, this.instanceId, String(ask.share), String(ask.maxCalls ?? 0),
     ]);
     if (answer === unavailable) return unavailable;
     if (!Array.isArray(answer)) return this.malformed('budget script', answer);
-    const [outcome, waitMs, instances] = answer.map(Number) as [number, number, number];
+    const [outcome, waitMs, instances, learned] = answer.map(Number) as [number, number, number, number | undefined];
     const granted = outcome === 1;
-    return { granted, waitMs: Math.max(0, waitMs), paused: outcome === -1, instances: Math.max(1, instances || 1), ...(granted ? { member } : {}) };
+    return {
+      granted, waitMs: Math.max(0, waitMs), paused: outcome === -1, instances: Math.max(1, instances || 1),
+      ...(granted ? { member } : {}), ...(learned !== undefined && learned > 0 ? { learnedLimit: learned } : {}),
+    };
+  }
+
+  /**
+   * Shares what an answer of orq's said: the workspace's limit (kept ten windows, so a quiet fleet forgets a plan
+   * change), and what is left of orq's window until its reset.
+   */
+  async learnRateLimit(limit: number, windowMs: number, left: { left: number; ms: number } | undefined): Promise<void> {
+    await this.run([
+      'EVAL', learnRateLimitScript, '2', this.fleetKey('limit'), this.fleetKey('left'), String(limit), String(Math.ceil(windowMs * 10)),
+      left === undefined ? '' : String(Math.floor(left.left)), left === undefined ? '' : String(Math.max(1, Math.ceil(left.ms))),
+    ]);
+  }
+
+  /** Queues a user in the fleet's registration backlog; `profile` is the user as JSON, or '' to keep its id alone. */
+  async addToBacklog(externalId: string, profile: string, limits: { maxEntries: number; maxIdleMs: number }): Promise<{ length: number; dropped: number } | Unavailable> {
+    const answer = await this.run([
+      'EVAL', addToBacklogScript, '2', this.fleetKey('backlog'), this.fleetKey('backlog-users'), externalId, profile,
+      String(limits.maxEntries), String(Math.ceil(limits.maxIdleMs)),
+    ]);
+    if (answer === unavailable) return unavailable;
+    if (!Array.isArray(answer)) return this.malformed('backlog script', answer);
+    const [length, dropped] = answer.map(Number) as [number, number];
+    return { length: length || 0, dropped: dropped || 0 };
+  }
+
+  /** Takes the most recently active user off the fleet's backlog; no other instance gets it. */
+  async takeFromBacklog(maxIdleMs: number): Promise<BacklogTake | Unavailable> {
+    const answer = await this.run(['EVAL', takeFromBacklogScript, '2', this.fleetKey('backlog'), this.fleetKey('backlog-users'), String(Math.ceil(maxIdleMs))]);
+    if (answer === unavailable) return unavailable;
+    if (!Array.isArray(answer) || answer.length < 5) return this.malformed('backlog script', answer);
+    const [length, externalId, profile, oldestMs, dropped] = answer as [unknown, unknown, unknown, unknown, unknown];
+    return {
+      user: typeof externalId === 'string' && externalId !== '' ? backlogUser(externalId, profile) : undefined,
+      length: Number(length) || 0,
+      oldestMs: Number(oldestMs) || 0,
+      dropped: Number(dropped) || 0,
+    };
   }
 
   /** Gives a grant back to the fleet's window: its call was refused here before it was sent. */
@@ -202,4 +260,14 @@ function parseStored(raw: string, externalId: string): StoredIdentity | undefine
   // A value that is not this user's (a hand edit, a bug elsewhere) is treated as absent, never attached.
   if (identity === undefined || identity.externalId !== externalId) return undefined;
   return { identity, fetchedAt: at };
+}
+
+/**
+ * The user as queued: its profile when it was stored and is still this user's, else its id alone (a profile left
+ * out for size, or unreadable; the profile sync sends it after registration).
+ */
+function backlogUser(externalId: string, profile: unknown): OrqUser {
+  const parsed = typeof profile === 'string' && profile !== '' ? parseJson(profile) : undefined;
+  if (parsed !== null && typeof parsed === 'object' && (parsed as { externalId?: unknown }).externalId === externalId) return parsed as OrqUser;
+  return { externalId };
 }

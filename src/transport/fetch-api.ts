@@ -1,4 +1,5 @@
 // The identity endpoints over the global fetch: the default transport, so an app that hands us no client never loads @orq-ai/node.
+import { readRateLimit, type RateLimitInfo } from '../calls/rate-limit.js';
 import { OrqApiError, type OrqOperation } from '../errors/orq-api-error.js';
 import { identityFromWire, redactorFor, toApiError, type CallOptions, type IdentityApi, type Redact } from '../orq-client.js';
 import type { OrqIdentity, OrqUser, ProfileField } from '../types.js';
@@ -36,6 +37,7 @@ export function createFetchIdentityApi({ apiKey, serverURL = defaultServerURL }:
   const redact = redactorFor(apiKey);
   const headers = { accept: 'application/json', authorization: `Bearer ${apiKey}` };
   const jsonHeaders = { ...headers, 'content-type': 'application/json' };
+  const rateLimitListeners = new Set<(info: RateLimitInfo) => void>();
 
   async function call(
     operation: OrqOperation,
@@ -59,6 +61,10 @@ export function createFetchIdentityApi({ apiKey, serverURL = defaultServerURL }:
         redirect: 'manual',
         signal: deadline.signal,
       });
+      if (rateLimitListeners.size > 0) {
+        const info = readRateLimit(response.headers);
+        if (info !== undefined) for (const listener of rateLimitListeners) listener(info);
+      }
       if (operation === 'retrieve' && response.status === 404) {
         await response.body?.cancel();
         return undefined;
@@ -95,6 +101,10 @@ export function createFetchIdentityApi({ apiKey, serverURL = defaultServerURL }:
   }
 
   return {
+    observeRateLimits(listener) {
+      rateLimitListeners.add(listener);
+      return () => rateLimitListeners.delete(listener);
+    },
     async retrieve(externalId, { timeoutMs, includeMetrics }) {
       const url = () => `${collection}/${encodeURIComponent(externalId)}${includeMetrics === true ? '?include_metrics=true' : ''}`;
       return call('retrieve', externalId, url, { method: 'GET' }, timeoutMs);

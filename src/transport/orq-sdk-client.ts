@@ -2,6 +2,7 @@
 import { OrqApiError, type OrqOperation } from '../errors/orq-api-error.js';
 import { identityFromWire, parseJson, readStatus, redactedCopy, redactorFor, toApiError, type IdentityApi, type Redact } from '../orq-client.js';
 import type { OrqIdentity, OrqUser, ProfileField } from '../types.js';
+import { observeSdkRateLimits } from './sdk-rate-limits.js';
 
 /** The per-call options we pass to the SDK: our own deadline, and no SDK retries (we own retries). */
 export interface OrqSdkCallOptions {
@@ -29,6 +30,7 @@ export function createIdentityApi(client: OrqClient): IdentityApi {
   const identityFromRejected = (error: unknown, operation: OrqOperation, externalId: string): OrqIdentity =>
     readRejected(error, operation, externalId, redact);
   return {
+    observeRateLimits: (listener) => observeSdkRateLimits(client, listener),
     async retrieve(externalId, { timeoutMs, includeMetrics }) {
       try {
         const answer = await client.identities.retrieve(

@@ -74,7 +74,7 @@ describe('call budget in one process', () => {
 });
 
 describe('call budget on a clock of its own', () => {
-  function clocked(options: { calls: number; windowMs: number }) {
+  function clocked(options: { calls: number; windowMs: number; maxCalls?: number; learn?: boolean }) {
     let time = 1_000_000;
     const pauses: string[] = [];
     const budget = new CallBudget({ ...options, now: () => time, onPause: (ms, source) => pauses.push(`${source} ${ms}`) });
@@ -83,15 +83,16 @@ describe('call budget on a clock of its own', () => {
 
   it('lets each priority use its share of the calls, and at least one', () => {
     const ten = clocked({ calls: 10, windowMs: 1_000 }).budget;
-    expect(['finish', 'lookup', 'sync', 'background'].map((priority) => ten.localRoom(priority as CallPriority))).toEqual([10, 8, 7, 5]);
+    expect(['finish', 'lookup', 'backlog', 'sync', 'background'].map((priority) => ten.localRoom(priority as CallPriority))).toEqual([10, 8, 10, 7, 5]);
     const one = clocked({ calls: 1, windowMs: 1_000 }).budget;
-    expect(['finish', 'lookup', 'sync', 'background'].map((priority) => one.localRoom(priority as CallPriority))).toEqual([1, 1, 1, 1]);
+    expect(['finish', 'lookup', 'backlog', 'sync', 'background'].map((priority) => one.localRoom(priority as CallPriority))).toEqual([1, 1, 1, 1, 1]);
   });
 
   it.each([
-    [2_000, 2_100],
+    [60_000, 60_600],
+    [2_000, 2_050],
     [100, 150],
-  ])('counts a grant in a %i ms window for %i ms (5 %, at least 50 ms, longer), and says exactly when room comes back', async (windowMs, countedMs) => {
+  ])('counts a grant in a %i ms window for %i ms (1 %, at least 50 ms, longer), and says exactly when room comes back', async (windowMs, countedMs) => {
     const { budget, now, advance } = clocked({ calls: 2, windowMs });
     const start = now();
     expect(await budget.acquire('finish', now())).toBeUndefined();
@@ -110,6 +111,35 @@ describe('call budget on a clock of its own', () => {
     advance(10);
     expect(budget.localRoom('lookup')).toBe(1);
     expect(budget.localRoom('finish')).toBe(2);
+  });
+
+  it('learns the limit orq announces, less the reserve, within maxCalls; without `learn` it ignores it', () => {
+    const learning = clocked({ calls: 20, windowMs: 1_000, maxCalls: 500, learn: true }).budget;
+    expect(learning.calls).toBe(20);
+    learning.learn({ limit: 100, remaining: undefined, resetAt: undefined });
+    // The reserve is max(2, 5 %): 5 of 100.
+    expect([learning.learned, learning.calls, learning.localRoom('finish')]).toEqual([100, 95, 95]);
+    learning.learn({ limit: 1_000, remaining: undefined, resetAt: undefined });
+    expect(learning.calls).toBe(500);
+    learning.learn({ limit: 20, remaining: undefined, resetAt: undefined });
+    expect(learning.calls).toBe(18);
+    const fixed = clocked({ calls: 20, windowMs: 1_000, learn: false }).budget;
+    fixed.learn({ limit: 100, remaining: undefined, resetAt: undefined });
+    expect([fixed.learned, fixed.calls]).toEqual([undefined, 20]);
+  });
+
+  it('stops where orq says its window is spent (less the reserve) until the reset, whatever its own count says', async () => {
+    const { budget, now, advance } = clocked({ calls: 100, windowMs: 60_000, learn: true });
+    // Other callers of the workspace spent most of orq's window: 7 left, 5 of them kept in reserve (5 % of 100).
+    budget.learn({ limit: 100, remaining: 7, resetAt: now() + 1_000 });
+    expect(await budget.acquire('finish', now())).toBeUndefined();
+    expect(await budget.acquire('finish', now())).toBeUndefined();
+    expect(await budget.acquire('finish', now())).toEqual({ reason: 'exhausted', waitMs: 1_000 });
+    // A refunded call went nowhere: orq never counted it.
+    budget.refund();
+    expect(await budget.acquire('finish', now())).toBeUndefined();
+    advance(1_000);
+    expect(await budget.acquire('finish', now())).toBeUndefined();
   });
 
   it('a refund gives back the grant of a call that never went', async () => {
@@ -285,6 +315,24 @@ describeRedis('call budget across a fleet on Redis', () => {
     for (let i = 0; i < 3; i++) budget.refund();
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(await redis.command('ZCARD', 'test:{ws}:budget')).toBe(':0\r\n');
+  });
+
+  it('one instance learns the limit from orq, and every instance keeps to it (one limit for the workspace, in Redis)', async () => {
+    const redis = await startRedis();
+    const budgets: CallBudget[] = [];
+    for (let i = 0; i < 2; i++) {
+      const client = await connectClient(i === 0 ? 'node-redis' : 'ioredis', redis);
+      const store = new RedisStore({ send: commandFunction(client) as SendCommand, prefix: 'test:', scope: 'ws', commandTimeoutMs: 200, report: () => undefined });
+      guardErrorEvents(client, (error) => store.connectionError(error));
+      budgets.push(new CallBudget({ calls: 40, windowMs: 60_000, maxCalls: 1_000, learn: true, store }));
+    }
+    const [learner, other] = budgets as [CallBudget, CallBudget];
+    learner.learn({ limit: 12, remaining: undefined, resetAt: undefined });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // 12 less a reserve of 2: ten calls for the fleet, whichever instance makes them.
+    const { granted } = await grantTimes([other, learner], 20, 'finish', 100);
+    expect(granted).toHaveLength(10);
+    expect(other.learned).toBe(12);
   });
 
   it('counts the fleet in one sorted set under the workspace hash tag', async () => {

@@ -299,8 +299,9 @@ describe('the budget', () => {
     await expect(refused).rejects.toBeInstanceOf(OrqUnavailableError);
     await expect(refused).rejects.toMatchObject({
       reason: 'budget', externalId: 'b',
-      message: 'The call budget (1 calls to orq per 1000 ms in this process) had no room for the update of user "b" before its deadline; ' +
-        'it is tried again on a later request. Raise `budget.calls` if your orq plan allows more.',
+      message: 'The call budget (1 call to orq per 1000 ms in this process) had no room for the update of user "b" before its deadline; ' +
+        'the request goes on without it, and the user is registered when there is room (the registration backlog) or on a later request. ' +
+        'Set `budget.calls` only to stay below what orq allows.',
     });
     await expect(policy.call('retrieve', 'c', Date.now() + 500, send, undefined)).rejects.toMatchObject({ reason: 'budget' });
     expect(timeouts).toEqual([]);
@@ -507,6 +508,6 @@ describeRedis('the call policy on a shared store', () => {
     const { policy, reported } = policyWith({ store: await sharedStore(redis), budget: { calls: 1, windowMs: 60_000 } });
     await expect(policy.call('retrieve', 'a', Date.now() + 200, scripted('ok').send, undefined)).resolves.toBe('ok');
     await expect(policy.call('retrieve', 'b', Date.now() + 200, scripted('ok').send, undefined)).rejects.toMatchObject({ reason: 'budget' });
-    expect(reported.map((error) => error.message)).toEqual([expect.stringMatching(/^The call budget \(1 calls to orq per 60000 ms across the fleet\) had no room for the retrieve of user "b"/)]);
+    expect(reported.map((error) => error.message)).toEqual([expect.stringMatching(/^The call budget \(1 call to orq per 60000 ms across the fleet\) had no room for the retrieve of user "b"/)]);
   });
 });

@@ -16,11 +16,15 @@ export interface InstanceSpec {
   shared?: Record<string, unknown>;
   /** orqIdentity options (JSON): cache, budget, timeoutMs, … */
   options?: Record<string, unknown>;
+  /** The same app without the middleware: the baseline a bench compares latency against. */
+  off?: boolean;
 }
 
 export interface InstanceStats {
   errors: Array<{ code: string; name: string; message: string }>;
   circuit: string;
+  /** Users waiting in the registration backlog (0 without one). */
+  backlog: number;
 }
 
 export interface Answer {

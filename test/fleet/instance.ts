@@ -43,7 +43,7 @@ app.use((req: Request, _res: Response, next: NextFunction) => {
   if (typeof id === 'string') (req as { user?: unknown }).user = { id };
   next();
 });
-app.use(middleware);
+if (spec.off !== true) app.use(middleware);
 app.get('/whoami', (req: Request, res: Response) => {
   res.json({ identity: req.orqIdentity?.id ?? null });
 });
@@ -55,7 +55,7 @@ server.keepAliveTimeout = 60_000;
 
 process.on('message', (message: { id: number; cmd: string }) => {
   if (message.cmd === 'stats') {
-    const stats: InstanceStats = { errors, circuit: middleware.resolver.circuit };
+    const stats: InstanceStats = { errors, circuit: middleware.resolver.circuit, backlog: middleware.stats().backlog?.length ?? 0 };
     process.send?.({ id: message.id, value: stats });
     return;
   }

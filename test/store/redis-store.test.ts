@@ -11,6 +11,9 @@ import type { OrqIdentity } from '../../src/types.js';
 import { eventually } from '../helpers.js';
 import { clientKinds, connectClient, describeRedis, startRedis, type RedisServer } from '../redis.js';
 
+/** A budget ask that does not learn: the calls and share as the store's own tests give them. */
+const ask3 = { calls: 3, share: 1, maxCalls: undefined };
+
 function identity(externalId: string, id = `contact_${externalId}`): OrqIdentity {
   return Object.freeze({ id, externalId });
 }
@@ -276,25 +279,26 @@ describe('shared store: the commands it sends and what it makes of the replies',
   });
 
   it('asks the fleet window for one call and reads its answer: granted with its member, full, or paused', async () => {
-    const answers: unknown[] = [[1, 0, 3], ['0', '-7', '0'], [-1, 400, 2]];
+    const answers: unknown[] = [[1, 0, 3, 95], ['0', '-7', '0'], [-1, 400, 2, 0]];
     const { store, sent } = scriptedStore(() => answers.shift());
-    const granted = await store.takeBudget(1_000.4, 3);
+    const granted = await store.takeBudget(1_000.4, { calls: 3, share: 0.8, maxCalls: 100 });
     const member = `${store.instanceId}:1`;
     expect(sent[0]).toEqual([
-      'EVAL', takeBudgetScript, '3', 'test:{ws1}:budget', 'test:{ws1}:pause', 'test:{ws1}:instances', '1001', '3', member, store.instanceId,
+      'EVAL', takeBudgetScript, '5', 'test:{ws1}:budget', 'test:{ws1}:pause', 'test:{ws1}:instances', 'test:{ws1}:limit', 'test:{ws1}:left',
+      '1001', '3', member, store.instanceId, '0.8', '100',
     ]);
-    expect(granted).toStrictEqual({ granted: true, waitMs: 0, paused: false, instances: 3, member });
+    expect(granted).toStrictEqual({ granted: true, waitMs: 0, paused: false, instances: 3, member, learnedLimit: 95 });
     // A negative wait or no instance count from a proxy reads as "ask again now" and "this one alone".
-    expect(await store.takeBudget(1_000, 3)).toStrictEqual({ granted: false, waitMs: 0, paused: false, instances: 1 });
-    expect(await store.takeBudget(1_000, 3)).toStrictEqual({ granted: false, waitMs: 400, paused: true, instances: 2 });
+    expect(await store.takeBudget(1_000, ask3)).toStrictEqual({ granted: false, waitMs: 0, paused: false, instances: 1 });
+    expect(await store.takeBudget(1_000, ask3)).toStrictEqual({ granted: false, waitMs: 400, paused: true, instances: 2 });
     // A lease token and a grant's member never repeat.
-    expect(new Set(sent.map((args) => args[8])).size).toBe(3);
+    expect(new Set(sent.map((args) => args[10])).size).toBe(3);
   });
 
   it('a budget reply it cannot read is reported like a failure, and the store is skipped', async () => {
     for (const [reply, shown] of [['OK', '"OK"'], [undefined, 'undefined'], ['x'.repeat(200), `"${'x'.repeat(79)}`]] as const) {
       const { store, reports } = scriptedStore(() => reply);
-      expect(await store.takeBudget(1_000, 3)).toBe(unavailable);
+      expect(await store.takeBudget(1_000, ask3)).toBe(unavailable);
       expect(store.available).toBe(false);
       expect(reports.map((report) => report.message)).toEqual([
         `Shared store (Redis) budget script failed: unexpected reply ${shown}. For the next 1 s this process works alone: its own cache, its own single flight and its share of the call budget.`,
@@ -362,7 +366,7 @@ describe('shared store: failures and back-off', () => {
     });
     expect(await store.acquireLease('u1', 'lookup', 300)).toBe(unavailable);
     expect(await store.acquireLease('u1', 'lookup', 300)).toBe(unavailable);
-    expect(await store.takeBudget(1_000, 3)).toBe(unavailable);
+    expect(await store.takeBudget(1_000, ask3)).toBe(unavailable);
     expect(reports.map((report) => report.message.split('.')[0])).toEqual(['Shared store (Redis) SET failed: connection lost']);
   });
 
@@ -372,7 +376,7 @@ describe('shared store: failures and back-off', () => {
       throw new Error('connection lost');
     });
     expect(await store.readIdentity('u1')).toBe(unavailable);
-    const asked = store.takeBudget(1_000, 3);
+    const asked = store.takeBudget(1_000, ask3);
     vi.setSystemTime(Date.now() + 1_000);
     expect(await asked).toBe(unavailable);
     expect(sent).toHaveLength(1);

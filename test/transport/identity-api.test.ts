@@ -28,6 +28,20 @@ async function failure(work: Promise<unknown>): Promise<OrqApiError> {
 }
 
 describe.each(transports)('the %s transport', (transport) => {
+  it('tells what every identity answer says of the rate limit, a 404 and a 429 included, until told to stop', async () => {
+    const emulator = await startEmulator({ rateLimit: { calls: 2, windowMs: 60_000 } });
+    const api = apiFor(transport, emulator);
+    const told: (number | undefined)[] = [];
+    const stop = api.observeRateLimits((info) => told.push(info.remaining));
+    expect(await api.retrieve('nobody', second)).toBeUndefined();
+    await api.create({ externalId: 'limited' }, second);
+    expect((await failure(api.retrieve('limited', second))).statusCode).toBe(429);
+    expect(told).toEqual([1, 0, 0]);
+    stop();
+    await failure(api.retrieve('limited', second));
+    expect(told).toHaveLength(3);
+  });
+
   describe.each(shapes)('on the %s shape', (shape) => {
     it('retrieves (undefined on 404), creates, and updates, snake_case on the wire', async () => {
       const emulator = await startEmulator({ shape });
