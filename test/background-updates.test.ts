@@ -97,14 +97,16 @@ describe('background refresh of a stale identity', () => {
     await sleep(Math.max(0, answered + 2_900 - Date.now()));
     emulator.inject({ kind: 'status', status: 503, times: 1 });
     await expect(middleware.resolver.resolve('tripper')).rejects.toMatchObject({ name: 'OrqUnavailableError' });
+    // Counted from here: on a loaded machine the circuit may already let a probe out when the next request comes,
+    // and that request's refresh is then the one this test waits for.
+    const retrieves = emulator.count('retrieve');
     await sleep(Math.max(0, answered + 3_020 - Date.now()));
     // Stale, circuit open: no refresh, and none put off by a refused one (which would wait the refresh interval, 3 s).
-    expect(middleware.resolver.circuit).toBe('open');
     await whoami('open-then-closed').expect(200);
     await eventually(() => middleware.resolver.circuit !== 'open', 'the circuit to let a probe out', 3_000);
-    const retrieves = emulator.count('retrieve');
     await whoami('open-then-closed').expect(200);
-    await eventually(() => emulator.count('retrieve') === retrieves + 1, 'the refresh, at once', 1_000);
+    // At once means well inside the 3 s refresh interval a refused refresh would have put it off by.
+    await eventually(() => emulator.count('retrieve') === retrieves + 1, 'the refresh, at once', 2_000);
   });
 
   it('that failed is tried again after the refresh interval when that is shorter than a minute', async () => {
