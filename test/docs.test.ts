@@ -147,7 +147,7 @@ describe('README.md', () => {
   it('has a row with a type and a default for every option of orqIdentity()', () => {
     // Fails to compile when OrqIdentityOptions gains an option this list (and so the check below) misses.
     const options = [
-      'client', 'apiKey', 'serverURL', 'getUser', 'cache', 'shared', 'budget', 'timeoutMs', 'failOpen', 'onError', 'skip',
+      'client', 'apiKey', 'serverURL', 'getUser', 'cache', 'shared', 'budget', 'backlog', 'lookupOrder', 'timeoutMs', 'failOpen', 'onError', 'skip',
       'context', 'lookupTimeoutMs', 'maxConcurrency', 'maxQueue', 'retries', 'circuitBreaker', 'failureMemoryMs', 'syncProfile', 'metrics',
     ] as const satisfies ReadonlyArray<keyof OrqIdentityOptions>;
     const unlisted: Exclude<keyof OrqIdentityOptions, (typeof options)[number]> extends never ? true : false = true;

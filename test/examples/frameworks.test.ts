@@ -27,6 +27,6 @@ describe('npm run demo -- <framework>', () => {
   it('answers an unknown name with the list and exit code 2', async () => {
     const { code, stderr } = await demo('--', 'rails');
     expect(code).toBe(2);
-    expect(stderr).toContain('choose from bearer-token, fastify, hono, koa');
+    expect(stderr).toContain('choose from bearer-token, day-one, fastify, hono, koa');
   });
 });
