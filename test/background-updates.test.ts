@@ -1,12 +1,11 @@
 // Work on cached identities that no request waits for: the refresh of stale ones and the profile sync (PATCH).
 import express from 'express';
-import type { NextFunction, Request, Response } from 'express';
 import { LRUCache } from 'lru-cache';
 import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { IdentityMismatchError, orqIdentity, type OrqIdentity, type OrqIdentityMiddleware, type OrqIdentityOptions, type OrqUser } from '../src/index.js';
 import type { OrqEmulator } from '../src/testing/index.js';
-import { connectionFor, eventually, startApp, startEmulator, transports } from './helpers.js';
+import { connectionFor, eventually, startApp, startEmulator, transports, userFromHeader } from './helpers.js';
 import { connectClient, describeRedis, startRedis, type RedisServer } from './redis.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -278,10 +277,7 @@ describeRedis('background work on a shared store', () => {
       shared: { redis: await connectClient('ioredis', redis) }, ...options,
     });
     const app = express();
-    app.use((req: Request, _res: Response, next: NextFunction) => {
-      (req as { user?: unknown }).user = { id: req.header('x-user') };
-      next();
-    });
+    app.use(userFromHeader);
     app.use(middleware);
     app.get('/whoami', (req, res) => { res.json({ identity: req.orqIdentity ?? null }); });
     closing.push(middleware);

@@ -125,3 +125,9 @@ export function captureWarnings(): CapturedWarning[] {
   });
   return warnings;
 }
+
+/** The simplest auth layer: the user the `x-user` header names, as `req.user = { id }` (what getUser reads by default). */
+export function userFromHeader(req: Request, _res: Response, next: NextFunction): void {
+  (req as { user?: unknown }).user = { id: req.header('x-user') };
+  next();
+}

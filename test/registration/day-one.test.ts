@@ -2,7 +2,6 @@
 // request waits for room, deferred users are registered from the backlog, and brand-new users cost one call.
 import diagnosticsChannel from 'node:diagnostics_channel';
 import express from 'express';
-import type { NextFunction, Request, Response } from 'express';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -10,7 +9,7 @@ import {
   type OrqBacklogEvent, type OrqIdentityError, type OrqIdentityMiddleware, type OrqIdentityOptions,
 } from '../../src/index.js';
 import type { OrqEmulator } from '../../src/testing/index.js';
-import { eventually, startEmulator } from '../helpers.js';
+import { eventually, startEmulator, userFromHeader } from '../helpers.js';
 import { clientKinds, connectClient, describeRedis, startRedis } from '../redis.js';
 
 const opened: OrqIdentityMiddleware[] = [];
@@ -24,10 +23,7 @@ function appWith(emulator: OrqEmulator, options: Partial<OrqIdentityOptions> = {
   const middleware = orqIdentity({ apiKey: emulator.apiKey, serverURL: emulator.url, onError: (error) => errors.push(error), ...options });
   opened.push(middleware);
   const app = express();
-  app.use((req: Request, _res: Response, next: NextFunction) => {
-    (req as { user?: unknown }).user = { id: req.header('x-user') };
-    next();
-  });
+  app.use(userFromHeader);
   app.use(middleware);
   app.get('/whoami', (req, res) => {
     res.json({ identity: req.orqIdentity?.externalId ?? null, user: currentOrqUser()?.externalId ?? null });

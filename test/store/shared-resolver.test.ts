@@ -1,12 +1,11 @@
 // Several middlewares in one process sharing one real Redis and one emulator: the resolver's flow through the shared store.
 import express from 'express';
-import type { NextFunction, Request, Response } from 'express';
 import { LRUCache } from 'lru-cache';
 import request from 'supertest';
 import { afterEach, expect, it } from 'vitest';
 import { orqIdentity, SharedStoreError, type OrqIdentity, type OrqIdentityError, type OrqIdentityMiddleware, type OrqIdentityOptions } from '../../src/index.js';
 import type { OrqEmulator } from '../../src/testing/index.js';
-import { eventually, startEmulator } from '../helpers.js';
+import { eventually, startEmulator, userFromHeader } from '../helpers.js';
 import { clientKinds, connectClient, describeRedis, startRedis, type RedisServer } from '../redis.js';
 
 interface Instance {
@@ -29,10 +28,7 @@ async function instance(emulator: OrqEmulator, redis: RedisServer | undefined, i
   });
   instances.push(middleware);
   const app = express();
-  app.use((req: Request, _res: Response, next: NextFunction) => {
-    (req as { user?: unknown }).user = { id: req.header('x-user') };
-    next();
-  });
+  app.use(userFromHeader);
   app.use(middleware);
   app.get('/whoami', (req, res) => {
     res.json({ identity: req.orqIdentity ?? null });
