@@ -66,10 +66,15 @@ export async function startInstance(spec: InstanceSpec): Promise<FleetInstance> 
     env: { ...process.env, FLEET_SPEC: JSON.stringify(spec) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  // Ready once it listens and, with a Redis, once its client first connected (the two arrive in either order).
   const ready = await new Promise<{ port: number }>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`fleet instance exited with ${String(code)} before it was ready`)));
+    let port: number | undefined;
+    let redisReady = spec.redisUrl === undefined;
     child.on('message', (message: { type?: string; port?: number }) => {
-      if (message.type === 'ready') resolve({ port: message.port as number });
+      if (message.type === 'ready') port = message.port as number;
+      if (message.type === 'redis-ready') redisReady = true;
+      if (port !== undefined && redisReady) resolve({ port });
     });
   });
   let nextId = 0;

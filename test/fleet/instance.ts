@@ -12,15 +12,21 @@ const errors: InstanceStats['errors'] = [];
 
 async function redisClient(): Promise<unknown> {
   if (spec.redisUrl === undefined) return undefined;
+  // The parent hears when Redis first answered: the app does not wait for it, but a test that counts orq calls
+  // must, or a request sent before the connection is up works alone (and rightly says so in onError).
+  const connected = () => process.send?.({ type: 'redis-ready' });
   if (spec.client === 'ioredis') {
     // The options docs/many-instances.md recommends: fail a command at once while disconnected, reconnect quickly.
-    return new IORedis(spec.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (times) => Math.min(50 * times, 500) });
+    const client = new IORedis(spec.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (times) => Math.min(50 * times, 500) });
+    client.once('ready', connected);
+    return client;
   }
   const client = createClient({
     url: spec.redisUrl,
     disableOfflineQueue: true,
     socket: { reconnectStrategy: (retries: number) => Math.min(50 * (retries + 1), 500), connectTimeout: 1_000 },
   });
+  client.once('ready', connected);
   // Startup never waits on Redis: connect in the background; the store is skipped until it answers.
   client.connect().catch(() => undefined);
   return client;
