@@ -6,6 +6,7 @@ import type { CallPriority } from './calls/budget.js';
 import type { CallPolicy } from './calls/policy.js';
 import type { IdentityApi } from './orq-client.js';
 import { IdentityMismatchError } from './errors/identity-mismatch-error.js';
+import { OrqUnavailableError } from './errors/orq-unavailable-error.js';
 import { profileChanges } from './profile.js';
 import type { Reporter } from './reporter.js';
 import { unavailable, type RedisStore } from './store/redis-store.js';
@@ -82,7 +83,9 @@ export class BackgroundUpdates<TContext> {
     if (this.refreshing.has(externalId) || this.deps.isClosed() || this.deps.policy.isOpen) return;
     this.refreshing.add(externalId);
     const refresh = this.refresh(identity, context).catch((error: unknown) => {
-      // Try again a while later rather than on the next request; the identity stays usable meanwhile.
+      // Held back by the circuit (another call had its one probe): nothing reached orq, so it stays due and the
+      // first request after the circuit closes refreshes it. A real failure is tried again a while later instead.
+      if (error instanceof OrqUnavailableError && error.reason === 'circuit-open') return;
       this.dueAt.set(identity, Date.now() + Math.min(this.intervalMs, failedRefreshRetryMs));
       this.deps.reporter.reportBackgroundFailure(error, externalId, context);
     }).finally(() => this.refreshing.delete(externalId));

@@ -85,27 +85,57 @@ describe('background refresh of a stale identity', () => {
     expect(errors).toHaveLength(reported);
   });
 
-  it('a stale identity requested while the circuit was open is refreshed as soon as it closes, not an interval later', async () => {
-    const { whoami, emulator, middleware } = await startApp({
-      middleware: { retries: 0, cache: { freshMs: 3_000 }, circuitBreaker: { failureThreshold: 1, cooldownMs: 1_000 } },
+  describe('while the circuit is open', () => {
+    // Only Date is faked (the cache's clock and the breaker's), and it stands still but when the test moves it: a
+    // refresh put off by an interval could never come, so "at once" needs no timing.
+    async function staleWithCircuitOpen() {
+      vi.useFakeTimers({ toFake: ['Date'] });
+      // No backlog: the user who trips the circuit would wait in it and could take the circuit's one probe.
+      const app = await startApp({
+        middleware: { retries: 0, backlog: false, cache: { freshMs: 3_000 }, circuitBreaker: { failureThreshold: 1, cooldownMs: 1_000 } },
+      });
+      const { whoami, emulator, middleware } = app;
+      emulator.seed({ externalId: 'open-then-closed' });
+      await whoami('open-then-closed').expect(200);
+      vi.setSystemTime(Date.now() + 2_500);
+      emulator.inject({ kind: 'status', status: 503, times: 1 });
+      await expect(middleware.resolver.resolve('tripper')).rejects.toMatchObject({ name: 'OrqUnavailableError' });
+      vi.setSystemTime(Date.now() + 600);
+      expect(middleware.resolver.circuit).toBe('open');
+      // Stale, circuit open: served, and no refresh starts (decided before the response leaves).
+      expect((await whoami('open-then-closed').expect(200)).body.identity?.externalId).toBe('open-then-closed');
+      expect(middleware.stats().backgroundTasks).toBe(0);
+      const refreshes = () => emulator.calls.filter((call) => call.operation === 'retrieve' && call.path.endsWith('/open-then-closed')).length;
+      expect(refreshes()).toBe(1);
+      vi.setSystemTime(Date.now() + 1_000);
+      return { ...app, refreshes };
+    }
+
+    afterEach(() => {
+      vi.useRealTimers();
     });
-    emulator.seed({ externalId: 'open-then-closed' });
-    await whoami('open-then-closed').expect(200);
-    // Stale by answered + 3 000 ms at the latest; the circuit opened 100 ms before that, for 1 s.
-    const answered = Date.now();
-    await sleep(Math.max(0, answered + 2_900 - Date.now()));
-    emulator.inject({ kind: 'status', status: 503, times: 1 });
-    await expect(middleware.resolver.resolve('tripper')).rejects.toMatchObject({ name: 'OrqUnavailableError' });
-    // Counted from here: on a loaded machine the circuit may already let a probe out when the next request comes,
-    // and that request's refresh is then the one this test waits for.
-    const retrieves = emulator.count('retrieve');
-    await sleep(Math.max(0, answered + 3_020 - Date.now()));
-    // Stale, circuit open: no refresh, and none put off by a refused one (which would wait the refresh interval, 3 s).
-    await whoami('open-then-closed').expect(200);
-    await eventually(() => middleware.resolver.circuit !== 'open', 'the circuit to let a probe out', 3_000);
-    await whoami('open-then-closed').expect(200);
-    // At once means well inside the 3 s refresh interval a refused refresh would have put it off by.
-    await eventually(() => emulator.count('retrieve') === retrieves + 1, 'the refresh, at once', 2_000);
+
+    it('a stale identity is refreshed by the first request after the circuit closes, not an interval later', async () => {
+      const { whoami, middleware, refreshes } = await staleWithCircuitOpen();
+      expect(middleware.resolver.circuit).not.toBe('open');
+      await whoami('open-then-closed').expect(200);
+      await eventually(() => refreshes() === 2, 'the refresh, as the probe');
+      expect(middleware.resolver.circuit).toBe('closed');
+    });
+
+    it('a refresh held back because another call has the probe stays due, and the next request refreshes it', async () => {
+      const { whoami, emulator, middleware, refreshes } = await staleWithCircuitOpen();
+      emulator.inject({ operation: 'retrieve', kind: 'latency', ms: 200, times: 1 });
+      const probe = middleware.resolver.resolve('prober');
+      await eventually(() => emulator.inFlight === 1, 'the probe to reach orq');
+      await whoami('open-then-closed').expect(200);
+      await eventually(() => middleware.stats().backgroundTasks === 0, 'the refused refresh to end');
+      expect(refreshes()).toBe(1);
+      await probe;
+      expect(middleware.resolver.circuit).toBe('closed');
+      await whoami('open-then-closed').expect(200);
+      await eventually(() => refreshes() === 2, 'the refresh on the next request');
+    });
   });
 
   it('that failed is tried again after the refresh interval when that is shorter than a minute', async () => {
