@@ -1,15 +1,14 @@
-// The framework-free core, as one flow: validate → cache → shared store → coalesce (in process, then fleet) →
-// retrieve → create → verify. How each call is made lives in calls/, Redis in store/, reporting in reporter.ts,
-// work after the answer (sync, stale-while-revalidate refreshes) in background-updates.ts.
+// The framework-free core: validate → cache → coalesce (one lookup per user in process) → find (registration/
+// identity-lookup.ts: shared store, fleet single flight, retrieve → create → verify) → remember failures, queue
+// deferred users in the backlog. How each call is made lives in calls/, reporting in reporter.ts, work after the
+// answer (sync, stale-while-revalidate refreshes) in background-updates.ts.
 import { LRUCache } from 'lru-cache';
 import { BackgroundTasks } from './background-tasks.js';
 import { BackgroundUpdates } from './background-updates.js';
-import type { CallPriority } from './calls/budget.js';
 import { openInstance } from './instances.js';
 import { StatsCounters, type OrqIdentityStats } from './observability/stats.js';
 import type { BreakerState } from './calls/circuit-breaker.js';
 import { CallPolicy, type PrepaidCall } from './calls/policy.js';
-import { IdentityMismatchError } from './errors/identity-mismatch-error.js';
 import { InvalidUserError } from './errors/invalid-user-error.js';
 import { OrqApiError } from './errors/orq-api-error.js';
 import type { OrqIdentityError } from './errors/orq-identity-error.js';
@@ -18,9 +17,9 @@ import { resolveResolverConfig, type IdentityResolverOptions, type ResolverConfi
 import type { IdentityApi } from './orq-client.js';
 import { Reporter } from './reporter.js';
 import { RegistrationBacklog, type RegisterOutcome } from './registration/backlog.js';
+import { IdentityLookup, type LookupProgress } from './registration/identity-lookup.js';
 import { LookupOrder } from './registration/lookup-order.js';
-import { fleetSingleFlight } from './store/fleet-single-flight.js';
-import { unavailable, type StoredIdentity } from './store/redis-store.js';
+import type { StoredIdentity } from './store/redis-store.js';
 import type { OrqIdentity, OrqUser } from './types.js';
 import { checkUser, errorText, externalIdOf, externalIdProblem, type CheckedUser, type UserLike } from './user.js';
 
@@ -60,20 +59,6 @@ export interface IdentityResolver<TContext = undefined> {
 }
 
 /**
- * A create refused as a duplicate, then a retrieve answering 404: orq has the user but the lookup did not reach
- * it. For an id with "/", "\\" or "%", a proxy on the way likely decoded the percent-encoded path segment.
- */
-function mangledOrMissing(createError: OrqApiError, externalId: string): OrqApiError {
-  if (!/[/\\%]/.test(externalId)) return createError;
-  return new OrqApiError(
-    `${createError.message} Retrieving user ${JSON.stringify(externalId)} then answered 404. If orq refused the create because the user exists, ` +
-      'the lookup did not reach it: the id contains "/", "\\" or "%", and something between here and orq (a proxy, a gateway) probably decodes ' +
-      'the percent-encoded path (%2F → /) and sends the lookup elsewhere. Configure it to pass encoded slashes through unchanged; until then this user has no identity.',
-    { operation: 'retrieve', kind: 'http', externalId, statusCode: 404, cause: createError },
-  );
-}
-
-/**
  * A lookup that failed for want of room or of orq (the budget, a pause, a full queue, an outage), not because of
  * the user: the user waits in the backlog instead of for its next request.
  */
@@ -84,12 +69,6 @@ function isDeferral(error: unknown): boolean {
 
 /** Where a lookup started: a request's cache miss, or the backlog registering a user deferred earlier. */
 type LookupSource = 'request' | 'backlog';
-
-/** What one lookup did so far: whether it created the identity, and the room its first call may spend. */
-interface LookupProgress {
-  created: boolean;
-  prepaid: PrepaidCall | undefined;
-}
 
 /** Creates the core that resolves users to identities; `orqIdentity` is a thin Express adapter over it. */
 export function createIdentityResolver<TContext = undefined>(
@@ -112,15 +91,11 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
   private readonly counters = new StatsCounters();
   /** Recent failures per user, so a broken user does not cost a call on every request. */
   private readonly failures: LRUCache<string, OrqUnavailableError> | undefined;
-  /**
-   * Users orq answered 404 for whose lookup then failed (its create expired in the queue, or failed): their next
-   * lookup goes straight to create, so an overloaded moment costs each user one retrieve, not one per attempt.
-   */
-  private readonly knownAbsent: LRUCache<string, true>;
   private closed = false;
   private readonly releaseInstance: () => void;
   private readonly stopObservingLimits: () => void;
   private readonly order: LookupOrder;
+  private readonly identities: IdentityLookup<TContext>;
   private readonly backlog: RegistrationBacklog | undefined;
 
   constructor(private readonly config: ResolverConfig<TContext>) {
@@ -130,10 +105,13 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     const memory = config.failureMemoryMs > 0 ? { max: config.cache.max || 10_000, ttl: config.failureMemoryMs } : undefined;
     this.reporter = new Reporter(config.onError, memory);
     this.failures = memory === undefined ? undefined : new LRUCache(memory);
-    this.knownAbsent = new LRUCache({ max: config.cache.max || 10_000, ttl: config.lookupTimeoutMs * 60 });
     this.policy = new CallPolicy(config, this.reporter, this.counters);
     this.stopObservingLimits = this.api.observeRateLimits((info) => this.policy.learnRateLimit(info));
     this.order = new LookupOrder(config.lookupOrder === 'adaptive');
+    this.identities = new IdentityLookup({
+      api: this.api, policy: this.policy, reporter: this.reporter, order: this.order, store: config.store,
+      lookupTimeoutMs: config.lookupTimeoutMs, staleMs: config.staleMs, metricsRefreshMs: config.metricsRefreshMs, maxUsers: config.cache.max || 10_000,
+    });
     this.backlog =
       config.backlog === undefined ? undefined
       : new RegistrationBacklog(config.backlog, {
@@ -159,7 +137,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
       freshMs: config.freshMs,
       staleMs: config.staleMs,
       metricsRefreshMs: config.metricsRefreshMs,
-      retrieve: (externalId, deadline, context, priority) => this.retrieve(externalId, deadline, context, false, priority),
+      retrieve: (externalId, deadline, context, priority) => this.identities.retrieve(externalId, deadline, context, false, priority),
       isClosed: () => this.closed,
     });
   }
@@ -280,7 +258,7 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     };
     // One chain with one catch: anything thrown after orq answered (an oversized identity, an app's own cache
     // refusing the entry) is a failed lookup too, reported and remembered like an orq failure.
-    const lookup = this.lookupShared(checked, context, progress, source === 'backlog' ? 'backlog' : 'lookup')
+    const lookup = this.identities.find(checked, context, progress, source === 'backlog' ? 'backlog' : 'lookup')
       .then((stored) => {
         const { identity, fetchedAt } = this.refuseOversized(stored);
         // An answer another instance fetched earlier is usable for what is left of its staleMs, not a whole new one.
@@ -339,69 +317,6 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
     }
   }
 
-  /**
-   * The shared store, then orq once per fleet: the lease holder looks the user up and writes the answer, the other
-   * instances read it. Without a store, or while it fails, this process looks the user up itself.
-   */
-  private async lookupShared(
-    checked: CheckedUser, context: TContext | undefined, progress: LookupProgress, priority: CallPriority,
-  ): Promise<StoredIdentity> {
-    const store = this.config.store;
-    if (store === undefined) return { identity: await this.lookup(checked, context, progress, priority), fetchedAt: Date.now() };
-    const externalId = checked.user.externalId;
-    const shared = await store.readIdentity(externalId);
-    if (shared !== undefined && shared !== unavailable) return shared;
-    const { lookupTimeoutMs, staleMs } = this.config;
-    // Half the lookup's time to wait for another instance's answer, the rest to look it up here if none comes.
-    const flight = await fleetSingleFlight(store, externalId, {
-      leaseMs: lookupTimeoutMs, deadline: Date.now() + lookupTimeoutMs / 2, keepMs: staleMs, work: () => this.lookup(checked, context, progress, priority),
-    });
-    return flight.entry;
-  }
-
-  /**
-   * retrieve → create on a 404 → verify the answer is this user's; or, while users arrive new to orq (LookupOrder),
-   * create → retrieve on a conflict.
-   */
-  private async lookup(
-    { user, dropped }: CheckedUser, context: TContext | undefined, progress: LookupProgress, priority: CallPriority,
-  ): Promise<OrqIdentity> {
-    const externalId = user.externalId;
-    const deadline = Date.now() + this.config.lookupTimeoutMs;
-    for (const problem of dropped) this.reporter.reportOnce(`dropped:${externalId}:${problem.field}`, problem, context);
-
-    const knownAbsent = this.knownAbsent.has(externalId);
-    const createFirst = !knownAbsent && this.order.createsFirst;
-    if (!knownAbsent && !createFirst) {
-      const found = await this.retrieve(externalId, deadline, context, false, priority, progress.prepaid);
-      this.order.retrieved(found !== undefined);
-      if (found !== undefined && found.externalId === externalId) return found;
-      if (found !== undefined) this.reporter.report(new IdentityMismatchError(externalId, found.externalId), context);
-      else this.knownAbsent.set(externalId, true);
-    }
-
-    let created: OrqIdentity;
-    try {
-      // Created first, the create is the lookup's first call and asks the budget as one; after a 404 it finishes one.
-      created = await this.policy.call('create', externalId, deadline, (options) => this.api.create(user, options), context, !createFirst, priority, progress.prepaid);
-    } catch (error) {
-      // The documents say a create for an existing external id "will fail" but not with which 4xx:
-      // whatever the status, another process may have won the race, so one more retrieve settles it.
-      if (!(error instanceof OrqApiError) || error.kind !== 'http' || error.isOutage) throw error;
-      // Created first and refused: users that exist in orq are arriving (a flushed store, another service's users).
-      if (createFirst) this.order.conflicted();
-      this.knownAbsent.delete(externalId);
-      const existing = await this.retrieve(externalId, deadline, context, true, priority);
-      if (existing === undefined) throw mangledOrMissing(error, externalId);
-      if (existing.externalId !== externalId) throw new IdentityMismatchError(externalId, existing.externalId);
-      return existing;
-    }
-    this.knownAbsent.delete(externalId);
-    if (created.externalId !== externalId) throw new IdentityMismatchError(externalId, created.externalId);
-    progress.created = true;
-    return created;
-  }
-
   /** An identity too large to cache is not attached either: attaching it would cost a lookup per request. */
   private refuseOversized(stored: StoredIdentity): StoredIdentity {
     const { identity } = stored;
@@ -415,13 +330,6 @@ export class Resolver<TContext> implements IdentityResolver<TContext> {
         'it is neither cached nor attached. Keep large data out of identity metadata, or raise cache.maxEntryBytes.',
       'failed', identity.externalId,
     );
-  }
-
-  private retrieve(
-    externalId: string, deadline: number, context: TContext | undefined, urgent = false, priority: CallPriority = 'lookup', prepaid?: PrepaidCall,
-  ): Promise<OrqIdentity | undefined> {
-    const includeMetrics = this.config.metricsRefreshMs !== undefined;
-    return this.policy.call('retrieve', externalId, deadline, (options) => this.api.retrieve(externalId, { ...options, includeMetrics }), context, urgent, priority, prepaid);
   }
 
   /** Turns a lookup's failure into what waiting requests see, reporting it and remembering it for a while. */
