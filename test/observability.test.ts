@@ -29,7 +29,7 @@ describe('stats()', () => {
       backgroundTasks: 0,
       // startApp turns the budget off; the backlog is on by default and stayed empty.
       budget: undefined,
-      backlog: { length: 0, oldestMs: 0, drainInMs: 0, registered: 0, dropped: 0 },
+      backlog: { length: 0, oldestMs: 0, drainInMs: 0, registering: 0, registered: 0, dropped: 0 },
     });
   });
 

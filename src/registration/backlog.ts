@@ -43,6 +43,8 @@ export interface BacklogStats {
   oldestMs: number;
   /** Estimate, at the budget's pace, of when the backlog is empty; 0 when it is. */
   drainInMs: number;
+  /** Users this process took off the backlog and is registering now (waiting for room, or for orq's answer). */
+  registering: number;
   /** Users registered from the backlog, by this process. */
   registered: number;
   /** Users that fell out (inactive past maxIdleMs, or pushed out past maxEntries/maxBytes) before they were registered. */
@@ -80,6 +82,7 @@ export class RegistrationBacklog {
   /** When the backlog last went from empty to not: a drain is published once per such period. */
   private busySince: number | undefined;
   private registeredSinceBusy = 0;
+  private registering = 0;
   private readonly poll: NodeJS.Timeout | undefined;
   private resumeTimer: NodeJS.Timeout | undefined;
   /** Workers pausing after a deferral, woken early by close(). */
@@ -137,6 +140,7 @@ export class RegistrationBacklog {
       length,
       oldestMs: length === 0 ? 0 : oldestMs,
       drainInMs: length === 0 ? 0 : Math.ceil((length * callsPerUser * windowMs) / Math.max(1, calls)),
+      registering: this.registering,
       registered: this.registered,
       dropped: this.droppedHere + this.droppedInFleet,
     };
@@ -184,7 +188,10 @@ export class RegistrationBacklog {
       const waiting = await this.take();
       if (waiting === undefined) return;
       if (this.deps.isRegistered(waiting.user.externalId)) continue;
-      const outcome = await this.deps.register(waiting.user);
+      this.registering += 1;
+      const outcome = await this.deps.register(waiting.user).finally(() => {
+        this.registering -= 1;
+      });
       if (outcome.kind !== 'deferred') this.queuedInFleet.delete(waiting.user.externalId);
       if (outcome.kind === 'registered') {
         this.registered += 1;
