@@ -13,6 +13,8 @@ export interface FrameworkAppSpec {
   variant: 'map' | 'orq';
   mapUsers?: { prefix: string; count: number };
   orq?: { url: string; apiKey: string };
+  /** The adapter's `context` option: false measures the adapter without the request's async context. */
+  context?: boolean;
 }
 
 const spec = JSON.parse(process.env.BENCH_APP ?? '{}') as FrameworkAppSpec;
@@ -22,7 +24,7 @@ if (spec.variant === 'map') {
   identities = new Map(userIds(prefix, count).map((externalId, index) => [externalId, fakeIdentity(externalId, index)]));
 }
 const map = identities;
-const orqOptions = spec.orq === undefined ? undefined : { apiKey: spec.orq.apiKey, serverURL: spec.orq.url, budget: false as const, onError: () => undefined };
+const orqOptions = spec.orq === undefined ? undefined : { apiKey: spec.orq.apiKey, serverURL: spec.orq.url, budget: false as const, context: spec.context ?? true, onError: () => undefined };
 let core: { resolver: IdentityResolver<never>; close(): Promise<unknown> } | undefined;
 
 async function fastifyApp(): Promise<Server> {

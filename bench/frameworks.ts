@@ -1,5 +1,6 @@
 // The adapters' hot path: every user cached, 1 000 users cycling; for Fastify, Hono and Koa, the adapter against the same
-// framework's one-Map-lookup floor, in CPU per request (the issue's measure) and in throughput.
+// framework's one-Map-lookup floor, in CPU per request (the issue's measure) and in throughput; and the adapter with
+// `context: false`, which shows what the request's AsyncLocalStorage context itself costs.
 import type { FrameworkAppSpec, Framework } from './framework-app-server.js';
 import { startOrqEmulator } from '../src/testing/index.js';
 import {
@@ -31,20 +32,27 @@ export async function runFrameworks(): Promise<ScenarioResult> {
       const apps: AppHandle[] = [];
       try {
         log(`frameworks: starting ${framework} apps`);
-        const [floor, orq] = await Promise.all([
+        const orqSpec = { framework, variant: 'orq', orq: { url: emulator.url, apiKey: emulator.apiKey } } as const;
+        const [floor, orq, noContext] = await Promise.all([
           start(`${framework} + Map lookup (floor)`, { framework, variant: 'map', mapUsers: { prefix: 'fw', count: userCount } }),
-          start(`${framework} + orqIdentity`, { framework, variant: 'orq', orq: { url: emulator.url, apiKey: emulator.apiKey } }),
+          start(`${framework} + orqIdentity`, orqSpec),
+          start(`${framework} + orqIdentity, context: false`, { ...orqSpec, context: false }),
         ]);
-        apps.push(floor, orq);
+        apps.push(floor, orq, noContext);
         await warmUsers(orq.url, users);
+        await warmUsers(noContext.url, users);
         const callsAfterWarm = emulator.count();
         const samples = await alternate(apps, userRequests(users));
         const callsDuringLoad = emulator.count() - callsAfterWarm;
         const b = samples.get(floor) ?? [];
         const c = samples.get(orq) ?? [];
         // Floor CPU per request over the adapter's: 1 means free, the goal is ≥ 0.95.
-        const cpuRatios = c.map((sample, index) => cpuPerRequestUs(b[index] as RoundSample) / cpuPerRequestUs(sample));
-        const cpuRatio = { median: median(cpuRatios), min: Math.min(...cpuRatios), max: Math.max(...cpuRatios), perRound: cpuRatios.map((value) => round(value, 4)) };
+        const floorOver = (samples: RoundSample[]) => {
+          const ratios = samples.map((sample, index) => cpuPerRequestUs(b[index] as RoundSample) / cpuPerRequestUs(sample));
+          return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios), perRound: ratios.map((value) => round(value, 4)) };
+        };
+        const cpuRatio = floorOver(c);
+        const cpuRatioNoContext = floorOver(samples.get(noContext) ?? []);
         const throughput = pairedRatio(c, b, 'reqPerSec');
         sections.push({
           title: `${framework}: orqIdentity against a Map lookup, 1 000 cached users cycling`,
@@ -59,6 +67,7 @@ export async function runFrameworks(): Promise<ScenarioResult> {
               return [app.name, Math.round(s.reqPerSec), s.p99, Math.round(s.appCpuPct), round(median((samples.get(app) ?? []).map(cpuPerRequestUs)), 2), s.errors];
             }),
             ratioRow('CPU per request, floor/orqIdentity', cpuRatio),
+            ratioRow('CPU per request, floor/orqIdentity with context: false', cpuRatioNoContext),
             ratioRow('req/s, orqIdentity/floor', throughput),
           ],
         });
@@ -68,7 +77,7 @@ export async function runFrameworks(): Promise<ScenarioResult> {
           detail: `median ${round(cpuRatio.median, 3)}, rounds ${cpuRatio.perRound.join(', ')}`,
         });
         goals.push({ goal: `${framework}: no orq call on the hot path`, met: callsDuringLoad === 0, detail: `${callsDuringLoad} calls during load` });
-        data[framework] = { callsDuringLoad, cpuRatio, throughput, samples: Object.fromEntries(apps.map((app) => [app.name, samples.get(app)])) };
+        data[framework] = { callsDuringLoad, cpuRatio, cpuRatioNoContext, throughput, samples: Object.fromEntries(apps.map((app) => [app.name, samples.get(app)])) };
       } finally {
         await Promise.all(apps.map((app) => app.close()));
       }
