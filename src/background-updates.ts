@@ -80,11 +80,14 @@ export class BackgroundUpdates<TContext> {
 
   private startRefresh(identity: OrqIdentity, context: TContext | undefined): void {
     const externalId = identity.externalId;
-    if (this.refreshing.has(externalId) || this.deps.isClosed() || this.deps.policy.isOpen) return;
+    // Not while the circuit is open or its probe is out: the call would be refused, and the identity stays due.
+    const { policy } = this.deps;
+    if (this.refreshing.has(externalId) || this.deps.isClosed() || policy.isOpen || policy.probing) return;
     this.refreshing.add(externalId);
     const refresh = this.refresh(identity, context).catch((error: unknown) => {
-      // Held back by the circuit (another call had its one probe): nothing reached orq, so it stays due and the
-      // first request after the circuit closes refreshes it. A real failure is tried again a while later instead.
+      // Held back by the circuit (its probe went out, or the fleet paused, since the check above): nothing reached
+      // orq, so it stays due and the first request after the circuit closes refreshes it. A real failure is tried
+      // again a while later instead.
       if (error instanceof OrqUnavailableError && error.reason === 'circuit-open') return;
       this.dueAt.set(identity, Date.now() + Math.min(this.intervalMs, failedRefreshRetryMs));
       this.deps.reporter.reportBackgroundFailure(error, externalId, context);

@@ -38,6 +38,11 @@ export class CircuitBreaker {
     return this.now() < this.openUntil ? 'open' : 'half-open';
   }
 
+  /** True while the circuit is half-open and its one probe is out: any other call would be refused. */
+  get probing(): boolean {
+    return this.opened && this.probeInFlight;
+  }
+
   /** Milliseconds until a probe may go, 0 when calls may go now. */
   get retryInMs(): number {
     return this.opened ? Math.max(0, this.openUntil - this.now()) : 0;

@@ -108,6 +108,11 @@ export class CallPolicy<TContext> {
     return this.limit.queued;
   }
 
+  /** True while the circuit's one probe is out: a call now would be refused, though the circuit is not open. */
+  get probing(): boolean {
+    return this.breaker.probing;
+  }
+
   /** True while no call may go: the breaker is open, or the fleet is paused after a 429. Synchronous. */
   get isOpen(): boolean {
     return this.breaker.state === 'open' || (this.budget !== undefined && this.budget.pausedForMs > 0);

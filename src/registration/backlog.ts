@@ -189,9 +189,12 @@ export class RegistrationBacklog {
       if (waiting === undefined) return;
       if (this.deps.isRegistered(waiting.user.externalId)) continue;
       this.registering += 1;
-      const outcome = await this.deps.register(waiting.user).finally(() => {
+      let outcome: RegisterOutcome;
+      try {
+        outcome = await this.deps.register(waiting.user);
+      } finally {
         this.registering -= 1;
-      });
+      }
       if (outcome.kind !== 'deferred') this.queuedInFleet.delete(waiting.user.externalId);
       if (outcome.kind === 'registered') {
         this.registered += 1;

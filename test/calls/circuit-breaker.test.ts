@@ -19,6 +19,20 @@ describe('CircuitBreaker', () => {
     expect(breaker.recordFailure('closed')).toBe(false);
   });
 
+  it('probing: only while half-open with the probe out', () => {
+    const { clock, breaker } = breakerAt({ failureThreshold: 1, cooldownMs: 1_000 });
+    expect(breaker.tryAcquire()).toBe('closed');
+    expect(breaker.probing).toBe(false);
+    breaker.recordFailure('closed');
+    expect(breaker.probing).toBe(false);
+    clock.now = 1_000;
+    expect(breaker.probing).toBe(false);
+    expect(breaker.tryAcquire()).toBe('probe');
+    expect(breaker.probing).toBe(true);
+    breaker.recordSuccess('probe');
+    expect([breaker.state, breaker.probing]).toEqual(['closed', false]);
+  });
+
   it('a success in between resets the count', () => {
     const { breaker } = breakerAt({ failureThreshold: 2, cooldownMs: 1_000 });
     breaker.recordFailure('closed');

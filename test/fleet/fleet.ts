@@ -67,14 +67,24 @@ export async function startInstance(spec: InstanceSpec): Promise<FleetInstance> 
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   // Ready once it listens and, with a Redis, once its client first connected (the two arrive in either order).
+  // Bounded, so a Redis that never answers fails the test with what was missing instead of at vitest's timeout.
   const ready = await new Promise<{ port: number }>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`fleet instance exited with ${String(code)} before it was ready`)));
     let port: number | undefined;
     let redisReady = spec.redisUrl === undefined;
+    const timer = setTimeout(() => {
+      child.kill();
+      reject(new Error(`fleet instance not ready after 30 s: ${port === undefined ? 'not listening' : 'listening'}, ${redisReady ? 'Redis connected' : 'Redis never connected'}`));
+    }, 30_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`fleet instance exited with ${String(code)} before it was ready`));
+    });
     child.on('message', (message: { type?: string; port?: number }) => {
       if (message.type === 'ready') port = message.port as number;
       if (message.type === 'redis-ready') redisReady = true;
-      if (port !== undefined && redisReady) resolve({ port });
+      if (port === undefined || !redisReady) return;
+      clearTimeout(timer);
+      resolve({ port });
     });
   });
   let nextId = 0;
