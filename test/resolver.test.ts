@@ -91,11 +91,11 @@ describe.each(transports)('failure behaviour over the %s transport', (transport)
     await whoami('during-pause').expect(200);
     expect(emulator.count()).toBe(1);
 
-    await eventually(() => middleware.resolver.cached('limited') !== undefined, 'the retry after Retry-After', 3_000);
+    await eventually(() => middleware.resolver.cached('limited') !== undefined, 'the retry after Retry-After');
     const retried = emulator.calls[1];
     expect(retried?.operation).toBe('retrieve');
     // The user met during the pause waited in the backlog, and is registered after it without a request of its own.
-    await eventually(() => middleware.resolver.cached('during-pause') !== undefined, 'the backlog after the pause', 3_000);
+    await eventually(() => middleware.resolver.cached('during-pause') !== undefined, 'the backlog after the pause');
     expect(emulator.count('create')).toBe(2);
   });
 });
